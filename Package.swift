@@ -1,0 +1,80 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "Sluice",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "sluice", targets: ["sluice"]),
+        .library(name: "SluiceCore", targets: ["SluiceCore"]),
+        .library(name: "SluiceConfig", targets: ["SluiceConfig"]),
+        .library(name: "SluiceEngine", targets: ["SluiceEngine"]),
+        .library(name: "SluiceTasks", targets: ["SluiceTasks"]),
+        .library(name: "SluiceTesting", targets: ["SluiceTesting"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    ],
+    targets: [
+        // Values, events, flow definitions and their validation. No I/O, no NIO.
+        .target(
+            name: "SluiceCore",
+            dependencies: [.product(name: "OrderedCollections", package: "swift-collections")]
+        ),
+        // Flow files (YAML, JSON, FlowEngine workflow JSON) with positions, and templates.
+        .target(
+            name: "SluiceConfig",
+            dependencies: ["SluiceCore", .product(name: "Yams", package: "Yams")]
+        ),
+        // Registry, topology, stages, runs, retries, timeouts, the event stream.
+        .target(
+            name: "SluiceEngine",
+            dependencies: [
+                "SluiceCore", "SluiceConfig",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ]
+        ),
+        // Built-in task types, one file each.
+        .target(
+            name: "SluiceTasks",
+            dependencies: [
+                "SluiceEngine",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
+        // Test clock, flow harness.
+        .target(name: "SluiceTesting", dependencies: ["SluiceEngine"]),
+        .executableTarget(
+            name: "sluice",
+            dependencies: [
+                "SluiceCore", "SluiceConfig", "SluiceEngine", "SluiceTasks",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "SluiceBench",
+            dependencies: ["SluiceCore", "SluiceConfig", "SluiceEngine", "SluiceTasks"],
+            path: "Sources/SluiceBench"
+        ),
+        .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
+        .testTarget(name: "SluiceConfigTests", dependencies: ["SluiceConfig", "SluiceTasks"]),
+        .testTarget(name: "SluiceEngineTests", dependencies: ["SluiceEngine", "SluiceTesting", "SluiceConfig"]),
+        .testTarget(
+            name: "SluiceTasksTests",
+            dependencies: [
+                "SluiceTasks", "SluiceTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(name: "SluiceTestingTests", dependencies: ["SluiceTesting"]),
+        .testTarget(name: "SluiceCLITests", dependencies: ["SluiceCore"]),
+    ]
+)

@@ -1,0 +1,322 @@
+import SluiceCore
+
+/// Reads the native flow shape: `flow: {name, labels, tasks: [- <type>: {...}]}`.
+struct NativeFlowReader {
+    let catalog: TaskCatalog
+    let file: String
+
+    /// Fields every task accepts besides its type's own.
+    static let commonFields = ["name", "depends_on", "retry", "timeout", "on_error", "concurrency", "when", "join"]
+    static let flowFields = ["name", "description", "labels", "tasks", "retry", "timeout", "max_parallel", "buffer_size",
+                             "max_runs_in_flight", "require_leader_election", "parallel_instances"]
+
+    func read(_ root: SourceNode) throws(FlowErrors) -> FlowDefinition {
+        var errors: [FlowError] = []
+        var warnings: [FlowError] = []
+        let body: SourceNode
+        if let flowNode = root["flow"] {
+            for member in root.members! where member.key != "flow" {
+                errors.append(FlowError(.unknownField, "unknown top-level key '\(member.key)'; a flow file holds one 'flow:' mapping",
+                                        at: member.keyLocation, suggestion: Suggestion.closest(to: member.key, in: ["flow"])))
+            }
+            body = flowNode
+        } else if root["tasks"] != nil {
+            body = root
+        } else {
+            throw FlowErrors([FlowError(.missingField, "a flow file needs a 'flow:' mapping with a 'tasks:' list", at: root.location)])
+        }
+        guard let members = body.members else {
+            throw FlowErrors([FlowError(.typeMismatch, "'flow' must be a mapping, found \(body.kindName)", at: body.location)])
+        }
+
+        var name = FlowNaming.defaultName(forFile: file)
+        var labels = Value.Object()
+        var settings = FlowSettings()
+        var taskNodes: [SourceNode] = []
+        var checker = FieldChecker(owner: "the flow")
+        for member in members {
+            let node = member.value
+            switch member.key {
+            case "name":
+                if let s = node.scalar?.stringValue { name = s } else {
+                    errors.append(FlowError(.typeMismatch, "flow 'name' must be a string, found \(node.kindName)", at: node.location))
+                }
+            case "description":
+                if let s = node.scalar?.stringValue { labels["description"] = .string(s) }
+            case "labels":
+                if case .object(let o) = checker.check(node, type: FieldType.map(of: .any).kind, path: "labels", templated: false) { labels = o }
+            case "tasks":
+                if let elements = node.elements { taskNodes = elements } else {
+                    errors.append(FlowError(.typeMismatch, "'tasks' must be a list of tasks, found \(node.kindName)", at: node.location))
+                }
+            case "retry":
+                settings.retry = RetryReader.read(node, owner: "the flow", errors: &errors)
+            case "timeout":
+                settings.runTimeout = readDuration(node, what: "flow 'timeout'", errors: &errors)
+            case "max_parallel":
+                settings.maxParallelTasks = readPositiveInt(node, what: "flow 'max_parallel'", errors: &errors)
+            case "buffer_size":
+                settings.bufferSize = readPositiveInt(node, what: "flow 'buffer_size'", errors: &errors) ?? settings.bufferSize
+            case "max_runs_in_flight":
+                settings.maxRunsInFlight = readPositiveInt(node, what: "flow 'max_runs_in_flight'", errors: &errors) ?? settings.maxRunsInFlight
+            case "require_leader_election", "parallel_instances":
+                // Flowgen's multi-node knobs: accepted so Flowgen flows load; they matter once
+                // several processes share a store.
+                settings.inertFields.append(member.key)
+                warnings.append(FlowError(.invalidValue, "'\(member.key)' is accepted but has no effect when a flow runs in one process", at: member.keyLocation))
+            default:
+                errors.append(FlowError(.unknownField, "unknown field '\(member.key)' in flow", at: member.keyLocation,
+                                        suggestion: Suggestion.closest(to: member.key, in: NativeFlowReader.flowFields)))
+            }
+        }
+        errors += checker.errors
+        if body["tasks"] == nil {
+            errors.append(FlowError(.missingField, "flow has no 'tasks:' list", at: body.location))
+        } else if taskNodes.isEmpty && body["tasks"]?.elements != nil {
+            errors.append(FlowError(.missingField, "flow has no tasks", at: body["tasks"]!.location))
+        }
+
+        var tasks: [TaskDefinition] = []
+        for node in taskNodes {
+            if let task = readTask(node, previous: tasks.last, errors: &errors) { tasks.append(task) }
+        }
+        // A dead-letter target without its own depends_on only receives failed events.
+        let routeTargets = Set(tasks.compactMap { task -> String? in
+            if case .route(let t) = task.onError.kind { return t } else { return nil }
+        })
+        for i in tasks.indices where routeTargets.contains(tasks[i].name) && !tasks[i].explicitDependencies {
+            tasks[i].inputs = []
+        }
+        if !errors.isEmpty { throw FlowErrors(errors) }
+        var flow = FlowDefinition(name: name, labels: labels, tasks: tasks, settings: settings, location: body.location)
+        flow.warnings = warnings
+        return flow
+    }
+
+    private func readTask(_ node: SourceNode, previous: TaskDefinition?, errors: inout [FlowError]) -> TaskDefinition? {
+        guard let members = node.members, members.count == 1, let typeMember = members.first else {
+            if let members = node.members, members.count > 1 {
+                let keys = members.map(\.key)
+                let typeKeys = keys.filter { catalog.resolve($0) != nil }
+                var message = "a task is written as one key, its type, holding its fields (`- log: {name: x}`); found keys \(keys.joined(separator: ", "))"
+                if typeKeys.count == 1 { message += ": indent the other keys under '\(typeKeys[0]):'" }
+                errors.append(FlowError(.syntax, message, at: node.location))
+            } else {
+                errors.append(FlowError(.syntax, "a task is written as `- <type>: {name: ..., ...}`, found \(node.kindName)", at: node.location))
+            }
+            return nil
+        }
+        let typeName = typeMember.key
+        let body = typeMember.value
+        let resolved = catalog.resolve(typeName)
+        if resolved == nil {
+            errors.append(FlowError(.unknownTaskType, "unknown task type '\(typeName)'", at: typeMember.keyLocation,
+                                    suggestion: Suggestion.closest(to: typeName, in: catalog.allNames)))
+        }
+        // `- log:` with nothing under it is a task with every field defaulted.
+        let fieldsNode: SourceNode
+        if case .scalar(.null) = body.kind {
+            fieldsNode = SourceNode(.mapping([]), at: body.location)
+        } else if body.members != nil {
+            fieldsNode = body
+        } else {
+            errors.append(FlowError(.typeMismatch, "the fields of task type '\(typeName)' must be a mapping, found \(body.kindName)", at: body.location))
+            return nil
+        }
+
+        var name = typeName
+        if let nameNode = fieldsNode["name"] {
+            if let s = nameNode.scalar?.stringValue, !s.isEmpty {
+                name = s
+            } else {
+                errors.append(FlowError(.typeMismatch, "task 'name' must be a non-empty string, found \(nameNode.kindName)", at: nameNode.location))
+            }
+        }
+        let owner = "task '\(name)'"
+        var task = TaskDefinition(name: name, type: resolved?.spec.name ?? typeName, typeAsWritten: typeName, location: typeMember.keyLocation)
+        let common = CommonFieldReader(owner: owner)
+        common.read(fieldsNode, into: &task, errors: &errors)
+
+        if !task.explicitDependencies, let previous, resolved?.spec.kind != .source {
+            task.inputs = [Edge(from: previous.name)]
+        }
+        if resolved?.spec.kind == .source, !task.inputs.isEmpty {
+            errors.append(FlowError(.invalidValue, "\(owner) is a source (\(typeName)) and cannot depend on other tasks", at: fieldsNode["depends_on"]?.location ?? task.location))
+        }
+
+        if let (spec, alias) = resolved {
+            var checker = FieldChecker(owner: owner)
+            task.config = checker.checkObject(fieldsNode, fields: spec.fields, path: "", defaults: alias?.defaults ?? [:],
+                                              skip: Set(NativeFlowReader.commonFields), extraSuggestions: NativeFlowReader.commonFields)
+            for member in fieldsNode.members ?? [] { task.configLocations[member.key] = member.value.location }
+            errors += checker.errors
+        }
+        return task
+    }
+
+    private func readDuration(_ node: SourceNode, what: String, errors: inout [FlowError]) -> Duration? {
+        CommonFieldReader.duration(node, what: what, errors: &errors)
+    }
+
+    private func readPositiveInt(_ node: SourceNode, what: String, errors: inout [FlowError]) -> Int? {
+        CommonFieldReader.positiveInt(node, what: what, errors: &errors)
+    }
+}
+
+/// Reads the fields every task has: name, depends_on, retry, timeout, on_error, concurrency, when, join.
+struct CommonFieldReader {
+    let owner: String
+
+    func read(_ node: SourceNode, into task: inout TaskDefinition, errors: inout [FlowError]) {
+        for member in node.members ?? [] {
+            let value = member.value
+            switch member.key {
+            case "depends_on":
+                task.explicitDependencies = true
+                if case .scalar(.string(let s)) = value.kind {
+                    task.inputs = [Edge(from: s, location: value.location)]
+                } else if let elements = value.elements {
+                    task.inputs = []
+                    for element in elements {
+                        if case .scalar(.string(let s)) = element.kind {
+                            task.inputs.append(Edge(from: s, location: element.location))
+                        } else {
+                            errors.append(FlowError(.typeMismatch, "'depends_on' of \(owner) must list task names, found \(element.kindName)", at: element.location))
+                        }
+                    }
+                } else if case .scalar(.null) = value.kind {
+                    task.inputs = []
+                } else {
+                    errors.append(FlowError(.typeMismatch, "'depends_on' of \(owner) must be a task name or a list of them, found \(value.kindName)", at: value.location))
+                }
+            case "retry":
+                task.retry = RetryReader.read(value, owner: owner, errors: &errors)
+            case "timeout":
+                task.timeout = CommonFieldReader.duration(value, what: "'timeout' of \(owner)", errors: &errors)
+            case "on_error":
+                if let s = value.scalar?.stringValue {
+                    switch s {
+                    case "fail": task.onError = .fail
+                    case "continue": task.onError = .continue
+                    default: task.onError = .route(to: s)
+                    }
+                } else {
+                    errors.append(FlowError(.typeMismatch, "'on_error' of \(owner) must be fail, continue or a task name, found \(value.kindName)", at: value.location))
+                }
+            case "concurrency":
+                task.concurrency = CommonFieldReader.positiveInt(value, what: "'concurrency' of \(owner)", errors: &errors)
+            case "when":
+                if let s = value.scalar?.stringValue {
+                    do {
+                        _ = try ConditionExpression(s)
+                        task.when = s
+                    } catch {
+                        errors.append(FlowError(.invalidValue, "'when' of \(owner) is not a valid condition: \(error)", at: value.location))
+                    }
+                } else if case .bool(let b)? = value.scalar {
+                    task.when = b ? "true" : "false"
+                } else {
+                    errors.append(FlowError(.typeMismatch, "'when' of \(owner) must be a condition such as event.data.ok == true, found \(value.kindName)", at: value.location))
+                }
+            case "join":
+                switch value.scalar?.stringValue {
+                case "all": task.join = .all
+                case "any": task.join = .any
+                default:
+                    errors.append(FlowError(.invalidValue, "'join' of \(owner) must be all or any", at: value.location))
+                }
+            default:
+                break
+            }
+        }
+    }
+
+    static func duration(_ node: SourceNode, what: String, errors: inout [FlowError]) -> Duration? {
+        switch node.scalar {
+        case .string(let s)?:
+            if let d = Duration(parsing: s) { return d }
+            errors.append(FlowError(.invalidValue, "\(what) is not a duration: '\(s)' (write e.g. 500ms, 10s, 1m30s, 2h)", at: node.location))
+        case .int(let i)? where i >= 0: return .seconds(i)
+        case .double(let d)? where d >= 0 && d.isFinite: return .milliseconds(Int64(d * 1000))
+        case .null?: return nil
+        default:
+            errors.append(FlowError(.typeMismatch, "\(what) must be a duration such as 10s, found \(node.kindName)", at: node.location))
+        }
+        return nil
+    }
+
+    static func positiveInt(_ node: SourceNode, what: String, errors: inout [FlowError]) -> Int? {
+        if let v = node.scalar, v.stringValue == nil, let i = v.intValue {
+            if i >= 1 && i <= 1_000_000_000 { return Int(i) }
+            errors.append(FlowError(.invalidValue, "\(what) must be at least 1, found \(i)", at: node.location))
+            return nil
+        }
+        errors.append(FlowError(.typeMismatch, "\(what) must be a positive integer, found \(node.kindName)", at: node.location))
+        return nil
+    }
+}
+
+/// Reads `retry:` in Flowgen's form `{max_attempts, initial_backoff}` or the fuller one.
+enum RetryReader {
+    static let fields = ["max_attempts", "initial_backoff", "max_backoff", "max_delay", "multiplier", "jitter", "retry_on_timeout"]
+
+    static func read(_ node: SourceNode, owner: String, errors: inout [FlowError]) -> RetryPolicy? {
+        switch node.kind {
+        case .scalar(.int(let n)):
+            guard n >= 1 else {
+                errors.append(FlowError(.invalidValue, "'retry' of \(owner) must be at least 1 attempt", at: node.location))
+                return nil
+            }
+            return RetryPolicy(maxAttempts: Int(n))
+        case .scalar(.bool(false)), .scalar(.null):
+            return RetryPolicy.none
+        case .mapping(let members):
+            var policy = RetryPolicy()
+            for member in members {
+                let v = member.value
+                let what = "'retry.\(member.key)' of \(owner)"
+                switch member.key {
+                case "max_attempts":
+                    if case .scalar(.null) = v.kind { policy.maxAttempts = Int.max } else if let n = CommonFieldReader.positiveInt(v, what: what, errors: &errors) { policy.maxAttempts = n }
+                case "initial_backoff":
+                    if let d = CommonFieldReader.duration(v, what: what, errors: &errors) { policy.initialBackoff = d }
+                case "max_backoff", "max_delay":
+                    if let d = CommonFieldReader.duration(v, what: what, errors: &errors) { policy.maxBackoff = d }
+                case "multiplier":
+                    if let d = v.scalar?.doubleValue, v.scalar?.stringValue == nil, d >= 1 { policy.multiplier = d } else {
+                        errors.append(FlowError(.invalidValue, "\(what) must be a number of at least 1", at: v.location))
+                    }
+                case "jitter":
+                    switch v.scalar {
+                    case .bool(let b)?: policy.jitter = b ? .full : .none
+                    case .string(let s)? where RetryPolicy.Jitter.all.contains(where: { $0.rawValue == s }):
+                        policy.jitter = RetryPolicy.Jitter.all.first(where: { $0.rawValue == s })!
+                    default:
+                        errors.append(FlowError(.invalidValue, "\(what) must be full, equal, none, true or false", at: v.location))
+                    }
+                case "retry_on_timeout":
+                    if case .bool(let b)? = v.scalar { policy.retryOnTimeout = b } else {
+                        errors.append(FlowError(.typeMismatch, "\(what) must be true or false", at: v.location))
+                    }
+                default:
+                    errors.append(FlowError(.unknownField, "unknown field '\(member.key)' in 'retry' of \(owner)", at: member.keyLocation,
+                                            suggestion: Suggestion.closest(to: member.key, in: fields)))
+                }
+            }
+            if policy.maxBackoff < policy.initialBackoff { policy.maxBackoff = policy.initialBackoff }
+            return policy
+        default:
+            errors.append(FlowError(.typeMismatch, "'retry' of \(owner) must be a mapping such as {max_attempts: 3, initial_backoff: 1s}, found \(node.kindName)", at: node.location))
+            return nil
+        }
+    }
+}
+
+enum FlowNaming {
+    /// `flows/orders/ingest.yaml` -> `ingest`.
+    static func defaultName(forFile file: String) -> String {
+        let base = file.split(separator: "/").last.map(String.init) ?? file
+        if let dot = base.lastIndex(of: ".") { return String(base[..<dot]) }
+        return base
+    }
+}

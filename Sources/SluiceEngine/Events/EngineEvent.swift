@@ -1,0 +1,125 @@
+import Foundation
+import SluiceCore
+
+/// Something that happened while a flow ran: what the CLI prints, tests assert on and the
+/// server streams.
+public struct EngineEvent: Sendable, CustomStringConvertible {
+    public struct Kind: Sendable, Hashable, CustomStringConvertible {
+        public let rawValue: String
+        init(_ rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
+        public static let runStarted = Kind("run_started")
+        public static let runCompleted = Kind("run_completed")
+        public static let runFailed = Kind("run_failed")
+        public static let taskStarted = Kind("task_started")
+        public static let taskCompleted = Kind("task_completed")
+        public static let taskFailed = Kind("task_failed")
+        public static let taskRetrying = Kind("task_retrying")
+        public static let taskSkipped = Kind("task_skipped")
+        public static let log = Kind("log")
+        public static let progress = Kind("progress")
+        public static let stdout = Kind("stdout")
+        public static let stderr = Kind("stderr")
+    }
+
+    public var kind: Kind
+    public var flow: String
+    public var runID: String
+    public var task: String?
+    public var attempt: Int?
+    /// A log line, an error message, a stdout line.
+    public var message: String?
+    /// Log level for `log` events: trace, debug, info, warn, error.
+    public var level: String?
+    /// How long the task attempt or the run took.
+    public var duration: Duration?
+    /// Delay before the next attempt, for `task_retrying`.
+    public var delay: Duration?
+    /// 0...100 for `progress`.
+    public var percent: Double?
+    /// Tasks that were working when a run was cancelled.
+    public var interrupted: [String]?
+    public var timestamp: Date
+
+    public init(_ kind: Kind, flow: String, runID: String, task: String? = nil, attempt: Int? = nil, message: String? = nil,
+                level: String? = nil, duration: Duration? = nil, delay: Duration? = nil, percent: Double? = nil,
+                interrupted: [String]? = nil, timestamp: Date) {
+        self.kind = kind
+        self.flow = flow
+        self.runID = runID
+        self.task = task
+        self.attempt = attempt
+        self.message = message
+        self.level = level
+        self.duration = duration
+        self.delay = delay
+        self.percent = percent
+        self.interrupted = interrupted
+        self.timestamp = timestamp
+    }
+
+    /// The event as a JSON object, the form `--events json` prints and the API streams.
+    public var json: Value {
+        var o = Value.Object()
+        o["type"] = .string(kind.rawValue)
+        o["time"] = .string(EngineEvent.iso8601(timestamp))
+        o["flow"] = .string(flow)
+        o["run"] = .string(runID)
+        if let task { o["task"] = .string(task) }
+        if let attempt { o["attempt"] = .int(Int64(attempt)) }
+        if let level { o["level"] = .string(level) }
+        if let message { o["message"] = .string(message) }
+        if let duration { o["duration_ms"] = .double((duration.seconds * 1e6).rounded() / 1e3) }
+        if let delay { o["delay_ms"] = .double((delay.seconds * 1e6).rounded() / 1e3) }
+        if let percent { o["percent"] = .double(percent) }
+        if let interrupted { o["interrupted"] = .array(interrupted.map(Value.string)) }
+        return .object(o)
+    }
+
+    public var description: String { json.jsonString() }
+
+    static func iso8601(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: date)
+    }
+}
+
+/// Receives engine events. Called synchronously on the engine's threads: keep it quick.
+public protocol EngineEventSink: Sendable {
+    /// Whether this sink wants per-task events (`task_started`, `task_completed`); a sink that
+    /// does not spares high-rate streams the cost of building them.
+    var wantsTaskEvents: Bool { get }
+    func receive(_ event: EngineEvent)
+}
+
+extension EngineEventSink {
+    public var wantsTaskEvents: Bool { true }
+}
+
+/// Collects events in memory; for tests and for reports.
+public final class EventRecorder: EngineEventSink, @unchecked Sendable {
+    // Guarded by `lock`; the engine calls `receive` from many threads.
+    private let lock = NSLock()
+    private var storage: [EngineEvent] = []
+
+    public init() {}
+
+    public func receive(_ event: EngineEvent) {
+        lock.lock()
+        storage.append(event)
+        lock.unlock()
+    }
+
+    public var events: [EngineEvent] {
+        lock.lock()
+        defer { lock.unlock() }
+        return storage
+    }
+
+    /// Events of one kind, optionally for one task.
+    public func events(_ kind: EngineEvent.Kind, task: String? = nil) -> [EngineEvent] {
+        events.filter { $0.kind == kind && (task == nil || $0.task == task) }
+    }
+}

@@ -1,0 +1,256 @@
+import Foundation
+import SluiceConfig
+import SluiceCore
+import Synchronization
+
+/// How an execution ended.
+public struct ExecutionSummary: Sendable {
+    public var runsCompleted: Int
+    public var runsFailed: Int
+    public var runsCancelled: Int
+    /// True when the execution was stopped (Ctrl-C, or a failed run of a workflow) rather than
+    /// ending because its sources were exhausted.
+    public var interrupted: Bool
+    /// Tasks that were working when the execution was stopped.
+    public var interruptedTasks: [String]
+}
+
+/// One execution of a prepared flow: its stages, its runs, and how it ends.
+final class FlowExecution: Sendable {
+    enum Ending: Sendable { case natural, failedWorkflow, cancelled }
+
+    private struct State {
+        var activeRuns: [ObjectIdentifier: RunState] = [:]
+        var sourcesRunning = 0
+        var ending: Ending?
+        var waiter: CheckedContinuation<Ending, Never>?
+        var completed = 0
+        var failed = 0
+        var cancelled = 0
+    }
+
+    let plan: FlowPlan
+    let stages: [Stage]
+    let clock: any EngineClock
+    let bus: EventBus
+    let environmentValue: Value
+    let parallelLimiter: AsyncSemaphore?
+    let runLimiter: AsyncSemaphore
+    let onRunFinished: @Sendable (RunReport) -> Void
+    /// A workflow (no source, one run) stops everything when its run fails.
+    let stopOnRunFailure: Bool
+    private let runCounter = Atomic<UInt64>(0)
+    private let scatterCounter = Atomic<UInt64>(0)
+    private let state = Mutex(State())
+    let runPrefix: String
+
+    init(plan: FlowPlan, onRunFinished: @escaping @Sendable (RunReport) -> Void) {
+        self.plan = plan
+        self.stages = plan.stages
+        self.clock = plan.clock
+        self.bus = plan.bus
+        self.environmentValue = plan.environmentValue
+        self.parallelLimiter = plan.definition.settings.maxParallelTasks.map(AsyncSemaphore.init)
+        self.runLimiter = AsyncSemaphore(plan.definition.settings.maxRunsInFlight)
+        self.onRunFinished = onRunFinished
+        self.stopOnRunFailure = plan.sources.isEmpty
+        self.runPrefix = FlowExecution.makePrefix()
+    }
+
+    static func makePrefix() -> String {
+        let millis = UInt64(Date().timeIntervalSince1970 * 1000)
+        return String(millis, radix: 36)
+    }
+
+    func nextScatterID() -> UInt64 { scatterCounter.add(1, ordering: .relaxed).newValue }
+
+    /// What templates see: `event`, `env`, `run`, `flow`.
+    func templateContext(for event: Event, run: RunState) -> Value.Object {
+        ["event": event.projection, "env": environmentValue, "run": ["id": .string(run.id)], "flow": ["name": .string(plan.definition.name)]]
+    }
+
+    // MARK: - Running
+
+    func run(input: Event?) async -> ExecutionSummary {
+        state.withLock { $0.sourcesRunning = plan.sources.isEmpty ? 1 : plan.sources.count }
+        let ending: Ending = await withTaskGroup(of: Void.self) { group in
+            for stage in stages where !plan.sources.contains(stage.index) {
+                for _ in 0..<stage.concurrency {
+                    group.addTask { await stage.work(self) }
+                }
+            }
+            if plan.sources.isEmpty {
+                group.addTask {
+                    await self.startRun(with: input ?? Event(data: .emptyObject), at: self.plan.roots, from: nil)
+                    self.sourceFinished()
+                }
+            } else {
+                for index in plan.sources {
+                    group.addTask { await self.runSource(self.stages[index]) }
+                }
+            }
+            let ending = await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Ending, Never>) in
+                    let ready = state.withLock { s -> Ending? in
+                        if let e = s.ending { return e }
+                        s.waiter = continuation
+                        return nil
+                    }
+                    if let ready { continuation.resume(returning: ready) }
+                }
+            } onCancel: {
+                self.end(.cancelled)
+            }
+            if ending != .natural { group.cancelAll() }
+            for stage in stages { stage.channel.close() }
+            parallelLimiter?.releaseAll()
+            runLimiter.releaseAll()
+            await group.waitForAll()
+            return ending
+        }
+        return finalize(ending)
+    }
+
+    private func runSource(_ stage: Stage) async {
+        guard case .source(let source) = stage.behavior else { return }
+        let emitter = SourceEmitter(execution: self, stage: stage)
+        let context = TaskContext(config: stage.config.raw, taskName: stage.name, attempt: 1, shared: stage.shared, run: nil)
+        do {
+            try await source.run(emitter, context)
+        } catch is CancellationError {
+        } catch {
+            stage.shared.emit(.taskFailed, run: nil, task: stage.name, message: "source stopped: \(Stage.classify(error).message)")
+            state.withLock { $0.failed += 1 }
+        }
+        sourceFinished()
+    }
+
+    /// Starts a run whose root event goes to `targets`; `source` is the stage that produced it.
+    @discardableResult
+    func startRun(with event: Event, at targets: [Int], from source: Stage?) async -> RunState? {
+        await runLimiter.acquire()
+        if isEnding { runLimiter.release(); return nil }
+        let number = runCounter.add(1, ordering: .relaxed).newValue
+        let run = RunState(number: number, prefix: runPrefix, startedAt: clock.uptime(), execution: self)
+        run.retain()
+        state.withLock { $0.activeRuns[ObjectIdentifier(run)] = run }
+        if !bus.isEmpty {
+            bus.emit(EngineEvent(.runStarted, flow: plan.definition.name, runID: run.id, task: source?.name, timestamp: clock.now()))
+        }
+        if let timeout = plan.definition.settings.runTimeout {
+            let clock = self.clock
+            run.setTimer(Task { [weak run] in
+                guard (try? await clock.sleep(for: timeout)) != nil else { return }
+                run?.fail("run exceeded its deadline of \(timeout.shortDescription)", task: nil)
+            })
+        }
+        let envelope = Envelope(event: event, run: run, scatter: [])
+        if let source, source.children.isEmpty {
+            run.record(LeafResult(task: source.name, event: event))
+        }
+        for target in targets {
+            run.retain()
+            let slot = source.flatMap { s in s.children.first(where: { $0.stage == target })?.slot } ?? -1
+            await stages[target].channel.send(contentsOf: [.event(envelope, slot: slot)])
+        }
+        run.release()
+        return run
+    }
+
+    var isEnding: Bool { state.withLock { $0.ending != nil } }
+
+    private func sourceFinished() {
+        let done = state.withLock { s -> Bool in
+            s.sourcesRunning -= 1
+            return s.sourcesRunning == 0 && s.activeRuns.isEmpty
+        }
+        if done { end(.natural) }
+    }
+
+    func flush(run: RunState, stage: Int) {
+        stages[stage].channel.sendControl(.flush(run))
+    }
+
+    /// A run failed before it finished; a workflow stops its other tasks at once.
+    func runFailedEarly(_ run: RunState) {
+        if stopOnRunFailure { end(.failedWorkflow) }
+    }
+
+    func runFinished(_ run: RunState, report: RunReport) {
+        let done = state.withLock { s -> Bool in
+            guard s.activeRuns.removeValue(forKey: ObjectIdentifier(run)) != nil else { return false }
+            switch report.status {
+            case .completed: s.completed += 1
+            case .failed: s.failed += 1
+            default: s.cancelled += 1
+            }
+            return s.sourcesRunning == 0 && s.activeRuns.isEmpty
+        }
+        runLimiter.release()
+        emitRunEnd(report)
+        onRunFinished(report)
+        if done { end(.natural) }
+    }
+
+    private func emitRunEnd(_ report: RunReport, interrupted: [String]? = nil) {
+        guard !bus.isEmpty else { return }
+        let kind: EngineEvent.Kind = report.status == .completed ? .runCompleted : .runFailed
+        let message = report.status == .cancelled ? "cancelled" : report.error
+        bus.emit(EngineEvent(kind, flow: plan.definition.name, runID: report.id, task: report.failedTask, message: message,
+                             duration: report.duration, interrupted: interrupted, timestamp: clock.now()))
+    }
+
+    private func end(_ ending: Ending) {
+        let waiter = state.withLock { s -> CheckedContinuation<Ending, Never>? in
+            guard s.ending == nil else { return nil }
+            s.ending = ending
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        waiter?.resume(returning: ending)
+    }
+
+    /// Reports runs that were still going when the execution stopped.
+    private func finalize(_ ending: Ending) -> ExecutionSummary {
+        let interrupted = stages.filter { $0.activeAttempts.load(ordering: .relaxed) > 0 }.map(\.name)
+        let leftovers = state.withLock { s -> [RunState] in
+            defer { s.activeRuns.removeAll() }
+            return Array(s.activeRuns.values)
+        }
+        for run in leftovers.sorted(by: { $0.number < $1.number }) {
+            let report = run.abandon(duration: clock.uptime() - run.startedAt)
+            state.withLock {
+                if report.status == .failed { $0.failed += 1 } else { $0.cancelled += 1 }
+            }
+            emitRunEnd(report, interrupted: interrupted)
+            onRunFinished(report)
+        }
+        return state.withLock { s in
+            ExecutionSummary(runsCompleted: s.completed, runsFailed: s.failed, runsCancelled: s.cancelled,
+                             interrupted: ending == .cancelled, interruptedTasks: ending == .natural ? [] : interrupted)
+        }
+    }
+}
+
+/// Hands a source's events to the engine; each one starts a run.
+public struct SourceEmitter: Sendable {
+    let execution: FlowExecution
+    let stage: Stage
+
+    /// Emits one event; suspends while the flow is saturated (back-pressure).
+    public func emit(_ event: Event) async throws {
+        try Task.checkCancellation()
+        var event = event
+        if event.subject.isEmpty { event.subject = stage.name }
+        if event.timestamp == 0 { event.timestamp = execution.clock.now().microsecondsSince1970 }
+        await execution.startRun(with: event, at: stage.children.map(\.stage), from: stage)
+    }
+}
+
+extension RunState {
+    /// Ends a run that can no longer finish on its own (the execution stopped).
+    func abandon(duration: Duration) -> RunReport {
+        markCancelled()
+        return finishReport(duration: duration)
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import SluiceConfig
+import SluiceCore
+
+/// A flow ready to run: tasks instantiated, edges resolved, templates and conditions compiled.
+/// Build it once; run it as often as needed.
+public final class FlowPlan: Sendable {
+    public let definition: FlowDefinition
+    let stages: [Stage]
+    /// Stages that are sources.
+    let sources: [Int]
+    /// Stages an on-demand trigger feeds (no parents, not sources).
+    let roots: [Int]
+    let clock: any EngineClock
+    let bus: EventBus
+    let environmentValue: Value
+
+    init(definition: FlowDefinition, registry: TaskRegistry, clock: any EngineClock, sinks: [any EngineEventSink],
+         environment: [String: String], random: @escaping @Sendable () -> Double) throws(FlowErrors) {
+        self.definition = definition
+        self.clock = clock
+        self.bus = EventBus(sinks)
+        var env = Value.Object()
+        for (k, v) in environment.sorted(by: { $0.key < $1.key }) { env[k] = .string(v) }
+        self.environmentValue = .object(env)
+
+        var errors = definition.graphErrors()
+        let tasks = definition.tasks
+        var indexOf: [String: Int] = [:]
+        for (i, t) in tasks.enumerated() where indexOf[t.name] == nil { indexOf[t.name] = i }
+
+        // Slots: distinct parents of each task, in the order written.
+        let slotsOf: [[String]] = tasks.map { $0.dependencies }
+        var childrenOf: [[(stage: Int, slot: Int)]] = Array(repeating: [], count: tasks.count)
+        for (i, slots) in slotsOf.enumerated() {
+            for (slot, parent) in slots.enumerated() {
+                if let p = indexOf[parent] { childrenOf[p].append((i, slot)) }
+            }
+        }
+
+        var stages: [Stage] = []
+        var sources: [Int] = []
+        var roots: [Int] = []
+        for (i, task) in tasks.enumerated() {
+            guard let registration = registry.registration(for: task.type) else {
+                errors.append(FlowError(.unknownTaskType, "unknown task type '\(task.typeAsWritten)'", at: task.location))
+                continue
+            }
+            let spec = registration.spec
+            let setup = TaskSetup(definition: task, clock: clock, environment: environment)
+            let behavior: Stage.Behavior
+            do {
+                switch registration.factory {
+                case .processor(let make): behavior = .processor(try make(setup))
+                case .source(let make):
+                    behavior = .source(try make(setup))
+                    sources.append(i)
+                case .engineOperator:
+                    throw TaskError.invalidConfig("operator task types are not available yet")
+                }
+            } catch {
+                errors.append(FlowError(.invalidValue, "task '\(task.name)': \(Stage.classify(error).message)", at: task.location))
+                continue
+            }
+            let config: ConfigTemplate
+            do {
+                config = try ConfigTemplate(task.config)
+            } catch {
+                errors.append(FlowError(.invalidValue, "task '\(task.name)': \(error.message)", at: task.location))
+                continue
+            }
+            var condition: ConditionExpression?
+            if let when = task.when {
+                do {
+                    condition = try ConditionExpression(when)
+                } catch {
+                    errors.append(FlowError(.invalidValue, "'when' of task '\(task.name)': \(error)", at: task.location))
+                }
+            }
+            let edges: [InputEdge] = task.inputs.compactMap { edge in
+                guard let slot = slotsOf[i].firstIndex(of: edge.from), let p = indexOf[edge.from] else { return nil }
+                let parentOutputs = registry.registration(for: tasks[p].type)?.spec.outputs.map(\.name) ?? []
+                return InputEdge(slot: slot, parentName: edge.from, fromPort: edge.fromPort, toPort: edge.toPort, parentOutputs: Set(parentOutputs))
+            }
+            var deadLetter: Int?
+            if case .route(let target) = task.onError.kind { deadLetter = indexOf[target] }
+            if task.inputs.isEmpty && spec.kind != .source && !FlowPlan.isDeadLetterTarget(task.name, in: tasks) { roots.append(i) }
+            let shared = StageShared(flowName: definition.name, clock: clock, environment: environment, bus: bus,
+                                     inputPorts: definition.settings.usesPorts ? Set(spec.inputs.map(\.name)) : [])
+            stages.append(Stage(index: i, definition: task, spec: spec, behavior: behavior, config: config, condition: condition,
+                                retry: task.retry ?? definition.settings.retry ?? .none, shared: shared, edges: edges,
+                                slots: slotsOf[i], children: childrenOf[i], deadLetter: deadLetter,
+                                bufferSize: definition.settings.bufferSize, random: random))
+        }
+        if !sources.isEmpty {
+            for r in roots {
+                errors.append(FlowError(.invalidValue, "task '\(tasks[r].name)' has no input: in a flow driven by a source, every other task needs depends_on",
+                                        at: tasks[r].location))
+            }
+        }
+        if !errors.isEmpty { throw FlowErrors(errors) }
+        self.stages = stages
+        self.sources = sources
+        self.roots = roots
+    }
+
+    private static func isDeadLetterTarget(_ name: String, in tasks: [TaskDefinition]) -> Bool {
+        tasks.contains { if case .route(let t) = $0.onError.kind { return t == name } else { return false } }
+    }
+}

@@ -1,0 +1,190 @@
+import Foundation
+import SluiceCore
+import Synchronization
+
+/// How a run ended.
+public struct RunStatus: Sendable, Hashable, CustomStringConvertible {
+    public let rawValue: String
+    init(_ rawValue: String) { self.rawValue = rawValue }
+    public var description: String { rawValue }
+
+    public static let completed = RunStatus("completed")
+    public static let failed = RunStatus("failed")
+    public static let cancelled = RunStatus("cancelled")
+}
+
+/// A leaf task's output for a run.
+public struct LeafResult: Sendable {
+    public var task: String
+    public var event: Event
+}
+
+/// Everything that followed from one root event, once it has ended.
+public struct RunReport: Sendable {
+    public var id: String
+    public var status: RunStatus
+    public var results: [LeafResult]
+    /// Why the run failed, if it did.
+    public var error: String?
+    /// The task whose failure failed the run.
+    public var failedTask: String?
+    public var duration: Duration
+    /// Runs whose events a `buffer` combined into this one; they complete with it.
+    public var absorbedRuns: Int
+
+    /// The run's result as `sluice run` prints it: the data of the only leaf event, or, when
+    /// there are several, an object keyed by leaf task (an array where one task emitted several).
+    public var resultValue: Value {
+        guard let first = results.first else { return .null }
+        if results.allSatisfy({ $0.task == first.task }) {
+            return results.count == 1 ? first.event.data : .array(results.map(\.event.data))
+        }
+        var grouped = OrderedDictionary<String, [Value]>()
+        for r in results { grouped[r.task, default: []].append(r.event.data) }
+        return .object(grouped.mapValues { $0.count == 1 ? $0[0] : .array($0) })
+    }
+}
+
+/// The bookkeeping of one run: a count of events in flight (tokens), joins waiting on it, its
+/// results. When the count drops to zero the run is quiescent: either a waiting join is
+/// flushed with what it has, or the run is complete.
+final class RunState: Sendable {
+    private struct Inner {
+        var pending: [Int: Int] = [:]  // stage index -> keys waiting there
+        var results: [LeafResult] = []
+        var error: String?
+        var failedTask: String?
+        var finished = false
+        var cancelled = false
+        var absorbed: [RunState] = []
+        var timer: Task<Void, Never>?
+    }
+
+    let number: UInt64
+    let prefix: String
+    let startedAt: Duration
+    private let inflight = Atomic<Int>(0)
+    private let failedFlag = Atomic<Bool>(false)
+    private let inner = Mutex(Inner())
+    unowned let execution: FlowExecution
+
+    init(number: UInt64, prefix: String, startedAt: Duration, execution: FlowExecution) {
+        self.number = number
+        self.prefix = prefix
+        self.startedAt = startedAt
+        self.execution = execution
+    }
+
+    var id: String { "\(prefix)-\(number)" }
+
+    var isFailed: Bool { failedFlag.load(ordering: .relaxed) }
+
+    /// Takes `n` tokens: events about to enter a stage.
+    func retain(_ n: Int = 1) {
+        inflight.add(n, ordering: .relaxed)
+    }
+
+    /// Gives back one token; the last one makes the run quiescent.
+    func release() {
+        if inflight.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { quiesced() }
+    }
+
+    /// A join at `stage` holds part of this run; it must be flushed if the rest never comes.
+    func addPending(stage: Int) {
+        inner.withLock { $0.pending[stage, default: 0] += 1 }
+    }
+
+    func removePending(stage: Int, count: Int = 1) {
+        inner.withLock {
+            let left = ($0.pending[stage] ?? 0) - count
+            $0.pending[stage] = left > 0 ? left : nil
+        }
+    }
+
+    func record(_ result: LeafResult) {
+        inner.withLock { $0.results.append(result) }
+    }
+
+    /// Fails the run; its remaining events are dropped as they reach a stage.
+    func fail(_ message: String, task: String?) {
+        let first = inner.withLock { s -> Bool in
+            guard s.error == nil else { return false }
+            s.error = message
+            s.failedTask = task
+            return true
+        }
+        if first {
+            failedFlag.store(true, ordering: .relaxed)
+            execution.runFailedEarly(self)
+        }
+    }
+
+    func markCancelled() {
+        inner.withLock { $0.cancelled = true }
+        failedFlag.store(true, ordering: .relaxed)
+    }
+
+    /// Runs whose completion waits on this one (a buffered batch).
+    func absorb(_ runs: [RunState]) {
+        inner.withLock { $0.absorbed.append(contentsOf: runs) }
+    }
+
+    func setTimer(_ task: Task<Void, Never>) {
+        let finished = inner.withLock { s -> Bool in
+            if s.finished { return true }
+            s.timer = task
+            return false
+        }
+        if finished { task.cancel() }
+    }
+
+    /// The report of a run ended from outside (the execution stopped): failed if it had
+    /// failed, cancelled otherwise.
+    func finishReport(duration: Duration) -> RunReport {
+        let (report, timer) = inner.withLock { s -> (RunReport, Task<Void, Never>?) in
+            s.finished = true
+            let status: RunStatus = s.error != nil ? .failed : .cancelled
+            let timer = s.timer
+            s.timer = nil
+            return (RunReport(id: id, status: status, results: s.results, error: s.error, failedTask: s.failedTask,
+                              duration: duration, absorbedRuns: s.absorbed.count), timer)
+        }
+        timer?.cancel()
+        return report
+    }
+
+    private func quiesced() {
+        enum Next { case flush(Int), finish(RunReport, [RunState], Task<Void, Never>?), nothing }
+        let next: Next = inner.withLock { s in
+            if s.finished { return .nothing }
+            if s.error == nil, !s.cancelled, let stage = s.pending.keys.min() {
+                return .flush(stage)
+            }
+            s.finished = true
+            let status: RunStatus = s.error != nil ? .failed : (s.cancelled ? .cancelled : .completed)
+            let report = RunReport(id: id, status: status, results: s.results, error: s.error, failedTask: s.failedTask,
+                                   duration: execution.clock.uptime() - startedAt, absorbedRuns: s.absorbed.count)
+            let absorbed = s.absorbed
+            s.absorbed = []
+            s.results = []
+            let timer = s.timer
+            s.timer = nil
+            return .finish(report, absorbed, timer)
+        }
+        switch next {
+        case .flush(let stage):
+            retain()
+            execution.flush(run: self, stage: stage)
+        case .finish(let report, let absorbed, let timer):
+            timer?.cancel()
+            for run in absorbed {
+                if report.status == .failed { run.fail(report.error ?? "failed", task: report.failedTask) }
+                if report.status == .cancelled { run.markCancelled() }
+                run.release()
+            }
+            execution.runFinished(self, report: report)
+        case .nothing:
+            break
+        }
+    }
+}

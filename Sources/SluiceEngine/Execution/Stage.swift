@@ -1,0 +1,371 @@
+import Foundation
+import SluiceConfig
+import SluiceCore
+import Synchronization
+
+/// Where an event came from inside a run: one frame per scatter it went through.
+struct ScatterFrame: Hashable, Sendable {
+    let id: UInt64
+    let index: Int
+    let count: Int
+}
+
+/// An event on its way through the flow, with its run and scatter position.
+struct Envelope: Sendable {
+    var event: Event
+    let run: RunState
+    var scatter: [ScatterFrame]
+}
+
+/// What a stage's channel carries.
+enum StageItem: Sendable {
+    /// An event from the parent in `slot` (-1: deliver as is, no join).
+    case event(Envelope, slot: Int)
+    /// The run went quiet while a join here waits on it: fire with what arrived.
+    case flush(RunState)
+}
+
+/// An edge as the engine uses it: into which slot of the child, picking which port.
+struct InputEdge: Sendable {
+    let slot: Int
+    let parentName: String
+    let fromPort: String?
+    let toPort: String?
+    /// The parent's declared outputs; a declared port picks that key of its output object.
+    let parentOutputs: Set<String>
+}
+
+/// One task of a running flow: reads its channel, works on events, sends results on.
+final class Stage: Sendable {
+    enum Behavior: Sendable {
+        case processor(any TaskProcessor)
+        case source(any TaskSource)
+    }
+
+    let index: Int
+    let name: String
+    let definition: TaskDefinition
+    let spec: TaskSpec
+    let behavior: Behavior
+    let channel: Channel<StageItem>
+    let config: ConfigTemplate
+    let condition: ConditionExpression?
+    let retry: RetryPolicy
+    let timeout: Duration?
+    let concurrency: Int
+    let shared: StageShared
+    /// Distinct parents, one slot each; a join waits for every slot.
+    let slots: [String]
+    let edges: [InputEdge]
+    let usesPorts: Bool
+    let joins: Bool
+    /// Children: (stage index, slot in that child).
+    let children: [(stage: Int, slot: Int)]
+    let deadLetter: Int?
+    let random: @Sendable () -> Double
+    let activeAttempts = Atomic<Int>(0)
+    private let joinState = Mutex<[JoinKey: [Envelope?]]>([:])
+
+    struct JoinKey: Hashable {
+        let run: ObjectIdentifier
+        let scatter: [ScatterFrame]
+    }
+
+    init(index: Int, definition: TaskDefinition, spec: TaskSpec, behavior: Behavior, config: ConfigTemplate, condition: ConditionExpression?,
+         retry: RetryPolicy, shared: StageShared, edges: [InputEdge], slots: [String], children: [(stage: Int, slot: Int)],
+         deadLetter: Int?, bufferSize: Int, random: @escaping @Sendable () -> Double) {
+        self.index = index
+        self.name = definition.name
+        self.definition = definition
+        self.spec = spec
+        self.behavior = behavior
+        self.channel = Channel(capacity: bufferSize)
+        self.config = config
+        self.condition = condition
+        self.retry = retry
+        self.timeout = definition.timeout
+        self.concurrency = definition.concurrency ?? 1
+        self.shared = shared
+        self.edges = edges
+        self.slots = slots
+        self.usesPorts = edges.contains(where: { $0.toPort != nil })
+        self.joins = slots.count > 1 && definition.join == .all
+        self.children = children
+        self.deadLetter = deadLetter
+        self.random = random
+    }
+
+    var isLeaf: Bool { children.isEmpty }
+
+    // MARK: - Worker loop
+
+    func work(_ execution: FlowExecution) async {
+        var batch: [StageItem] = []
+        var out = Outbox(stageCount: execution.stages.count)
+        let limit = concurrency == 1 ? 128 : 1
+        while await channel.receive(into: &batch, limit: limit) {
+            for item in batch {
+                await handle(item, &out, execution)
+                if out.count >= 128 { await out.flush(execution) }
+            }
+            batch.removeAll(keepingCapacity: true)
+            await out.flush(execution)
+            if Task.isCancelled { break }
+        }
+    }
+
+    private func handle(_ item: StageItem, _ out: inout Outbox, _ execution: FlowExecution) async {
+        switch item {
+        case .flush(let run):
+            let waiting = joinState.withLock { state -> [(JoinKey, [Envelope?])] in
+                let keys = state.keys.filter { $0.run == ObjectIdentifier(run) }
+                return keys.map { ($0, state.removeValue(forKey: $0)!) }
+            }
+            run.removePending(stage: index, count: waiting.count)
+            if !run.isFailed {
+                for (key, parts) in waiting {
+                    await process(merge(parts, scatter: key.scatter, run: run), &out, execution)
+                }
+            }
+            out.release(run)
+        case .event(let envelope, let slot):
+            let run = envelope.run
+            if run.isFailed || Task.isCancelled {
+                out.release(run)
+                return
+            }
+            var input = envelope
+            if slot >= 0 && joins {
+                let key = JoinKey(run: ObjectIdentifier(run), scatter: envelope.scatter)
+                let (complete, wasPending) = joinState.withLock { state -> ([Envelope?]?, Bool) in
+                    let existing = state[key]
+                    var parts = existing ?? Array(repeating: nil, count: slots.count)
+                    parts[slot] = envelope
+                    if parts.allSatisfy({ $0 != nil }) {
+                        state[key] = nil
+                        return (parts, existing != nil)
+                    }
+                    state[key] = parts
+                    if existing == nil { run.addPending(stage: index) }
+                    return (nil, false)
+                }
+                if wasPending { run.removePending(stage: index) }
+                guard let parts = complete else {
+                    out.release(run)
+                    return
+                }
+                input = merge(parts, scatter: envelope.scatter, run: run)
+            } else if usesPorts && slot >= 0 {
+                var parts: [Envelope?] = Array(repeating: nil, count: slots.count)
+                parts[slot] = envelope
+                input = merge(parts, scatter: envelope.scatter, run: run, onlySlot: slot)
+            }
+            await process(input, &out, execution)
+            out.release(run)
+        }
+    }
+
+    /// Combines the parents' events of one run: by port for FlowEngine workflows, else by parent name.
+    private func merge(_ parts: [Envelope?], scatter: [ScatterFrame], run: RunState, onlySlot: Int? = nil) -> Envelope {
+        let present = parts.compactMap { $0 }
+        var data = Value.Object()
+        var meta = Value.Object()
+        var error: EventError?
+        for part in present {
+            for (k, v) in part.event.meta { meta[k] = v }
+            if error == nil { error = part.event.error }
+        }
+        if usesPorts {
+            for edge in edges where onlySlot == nil || edge.slot == onlySlot {
+                guard let part = parts[edge.slot], part.event.error?.task != edge.parentName, let toPort = edge.toPort else { continue }
+                data[toPort] = Stage.port(edge.fromPort, of: part.event.data, declared: edge.parentOutputs)
+            }
+        } else {
+            for (slot, part) in parts.enumerated() {
+                if let part { data[slots[slot]] = part.event.data }
+            }
+        }
+        let first = present.first!.event
+        let event = Event(id: first.id, subject: first.subject, data: .object(data), meta: meta, timestamp: first.timestamp, error: error)
+        return Envelope(event: event, run: run, scatter: scatter)
+    }
+
+    /// The value an edge takes from a parent's output for `port`.
+    static func port(_ port: String?, of data: Value, declared: Set<String>) -> Value {
+        guard let port else { return data }
+        if declared.contains(port) { return data[port] ?? .null }
+        if let picked = data[port] { return picked }
+        return data
+    }
+
+    // MARK: - Processing one event
+
+    private func process(_ envelope: Envelope, _ out: inout Outbox, _ execution: FlowExecution) async {
+        let run = envelope.run
+        if let condition {
+            let passes: Bool
+            do {
+                passes = try condition.isSatisfied(by: ["event": envelope.event.projection, "env": execution.environmentValue])
+            } catch {
+                fail(envelope, TaskError.permanent("condition 'when: \(condition.source)' failed: \(error)"), attempt: 1, &out, execution)
+                return
+            }
+            if !passes {
+                if shared.bus.wantsTaskEvents { shared.emit(.taskSkipped, run: run, task: name, message: "when: \(condition.source) is false") }
+                return
+            }
+        }
+        guard case .processor(let processor) = behavior else {
+            // A source in the middle of a flow only forwards (its events come from itself).
+            route(.event(envelope.event), from: envelope, &out, execution)
+            return
+        }
+        var attempt = 1
+        let renderedConfig = config.isDynamic ? config.render(execution.templateContext(for: envelope.event, run: run)) : config.raw
+        while true {
+            let context = TaskContext(config: renderedConfig, taskName: name, attempt: attempt, shared: shared, run: run)
+            let started = shared.clock.uptime()
+            if shared.bus.wantsTaskEvents { shared.emit(.taskStarted, run: run, task: name, attempt: attempt) }
+            do {
+                if let limiter = execution.parallelLimiter { await limiter.acquire() }
+                activeAttempts.add(1, ordering: .relaxed)
+                defer {
+                    activeAttempts.subtract(1, ordering: .relaxed)
+                    execution.parallelLimiter?.release()
+                }
+                let output = try await attemptOnce(processor, envelope.event, context)
+                if shared.bus.wantsTaskEvents {
+                    shared.emit(.taskCompleted, run: run, task: name, attempt: attempt, duration: shared.clock.uptime() - started)
+                }
+                route(output, from: envelope, &out, execution)
+                return
+            } catch {
+                if Task.isCancelled || error is CancellationError {
+                    return
+                }
+                let taskError = Stage.classify(error)
+                let retryable = taskError.code == .timeout ? retry.retryOnTimeout : taskError.retryable
+                if retryable && attempt < retry.maxAttempts && !run.isFailed {
+                    let delay = retry.delay(beforeRetry: attempt, random: random())
+                    shared.emit(.taskRetrying, run: run, task: name, attempt: attempt, message: taskError.message,
+                                duration: shared.clock.uptime() - started, delay: delay)
+                    do {
+                        try await shared.clock.sleep(for: delay)
+                    } catch {
+                        return
+                    }
+                    attempt += 1
+                    continue
+                }
+                fail(envelope, taskError, attempt: attempt, &out, execution, duration: shared.clock.uptime() - started)
+                return
+            }
+        }
+    }
+
+    private func attemptOnce(_ processor: any TaskProcessor, _ event: Event, _ context: TaskContext) async throws -> TaskOutput {
+        guard let timeout else { return try await processor.process(event, context) }
+        let clock = shared.clock
+        return try await withThrowingTaskGroup(of: TaskOutput?.self) { group in
+            group.addTask { try await processor.process(event, context) }
+            group.addTask {
+                try await clock.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let output = first else {
+                throw TaskError("timed out after \(timeout.shortDescription)", code: .timeout, retryable: true)
+            }
+            return output
+        }
+    }
+
+    static func classify(_ error: Error) -> TaskError {
+        if let e = error as? TaskError { return e }
+        return TaskError(String(describing: error), retryable: true)
+    }
+
+    private func fail(_ envelope: Envelope, _ error: TaskError, attempt: Int, _ out: inout Outbox, _ execution: FlowExecution, duration: Duration? = nil) {
+        let run = envelope.run
+        shared.emit(.taskFailed, run: run, task: name, attempt: attempt, message: error.message, duration: duration)
+        var failed = envelope.event
+        failed.error = EventError(task: name, message: error.message)
+        switch definition.onError.kind {
+        case .fail:
+            run.fail("task '\(name)' failed: \(error.message)", task: name)
+        case .continue:
+            route(.event(failed), from: envelope, &out, execution)
+        case .route:
+            guard let target = deadLetter else { return }
+            var routed = envelope
+            routed.event = failed
+            out.append(.event(routed, slot: -1), to: target)
+        }
+    }
+
+    /// Sends a task's output on to its children, or records it as a result of the run.
+    private func route(_ output: TaskOutput, from envelope: Envelope, _ out: inout Outbox, _ execution: FlowExecution) {
+        switch output.storage {
+        case .none:
+            return
+        case .one(let event):
+            var next = envelope
+            next.event = event
+            deliver(next, &out)
+        case .many(let events):
+            let id = execution.nextScatterID()
+            for (i, event) in events.enumerated() {
+                var next = envelope
+                next.event = event
+                next.scatter.append(ScatterFrame(id: id, index: i, count: events.count))
+                deliver(next, &out)
+            }
+        }
+    }
+
+    private func deliver(_ envelope: Envelope, _ out: inout Outbox) {
+        if children.isEmpty {
+            envelope.run.record(LeafResult(task: name, event: envelope.event))
+            return
+        }
+        for child in children {
+            out.append(.event(envelope, slot: child.slot), to: child.stage)
+        }
+    }
+}
+
+/// Outputs of a batch, grouped by target stage, plus the tokens to give back once they are sent.
+struct Outbox {
+    private var byStage: [[StageItem]]
+    private var touched: [Int] = []
+    private var releases: [RunState] = []
+    private(set) var count = 0
+
+    init(stageCount: Int) {
+        byStage = Array(repeating: [], count: stageCount)
+    }
+
+    mutating func append(_ item: StageItem, to stage: Int) {
+        if case .event(let envelope, _) = item { envelope.run.retain() }
+        if byStage[stage].isEmpty { touched.append(stage) }
+        byStage[stage].append(item)
+        count += 1
+    }
+
+    mutating func release(_ run: RunState) {
+        releases.append(run)
+    }
+
+    /// Sends what was gathered (waiting while a child is full), then gives back the input tokens.
+    mutating func flush(_ execution: FlowExecution) async {
+        for stage in touched {
+            let items = byStage[stage]
+            byStage[stage].removeAll(keepingCapacity: true)
+            await execution.stages[stage].channel.send(contentsOf: items)
+        }
+        touched.removeAll(keepingCapacity: true)
+        count = 0
+        for run in releases { run.release() }
+        releases.removeAll(keepingCapacity: true)
+    }
+}

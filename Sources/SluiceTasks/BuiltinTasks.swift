@@ -1,0 +1,21 @@
+import SluiceEngine
+
+/// Every task type that ships with Sluice. A new type is one file and one line here.
+public enum BuiltinTasks {
+    public static let all: [TaskRegistration] = [
+        GenerateTask.registration,
+        LogTask.registration,
+        DelayTask.registration,
+        ConvertTask.registration,
+        IterateTask.registration,
+        ShellTask.registration,
+        HTTPRequestTask.registration,
+    ]
+
+    /// A registry holding every built-in task type.
+    public static var registry: TaskRegistry {
+        var registry = TaskRegistry()
+        for registration in all { registry.register(registration) }
+        return registry
+    }
+}
