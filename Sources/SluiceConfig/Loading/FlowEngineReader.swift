@@ -14,7 +14,7 @@ struct FlowEngineReader {
     static let settingsFields = ["max_execution_time_ms", "max_parallel_nodes", "on_error"]
     static let retryFields = ["max_attempts", "delay_ms", "backoff_multiplier", "max_delay_ms", "retry_on_timeout"]
 
-    func read(_ root: SourceNode) throws(FlowErrors) -> FlowDefinition {
+    func read(_ root: SourceNode) throws(FlowErrors) -> (FlowDefinition, [FlowError]) {
         var errors: [FlowError] = []
         unknownKeys(root, allowed: FlowEngineReader.workflowFields, what: "workflow", errors: &errors)
         let name = root["name"]?.scalar?.stringValue ?? FlowNaming.defaultName(forFile: file)
@@ -128,8 +128,7 @@ struct FlowEngineReader {
         if root["connections"] != nil && root["connections"]?.elements == nil {
             errors.append(FlowError(.typeMismatch, "'connections' must be a list", at: root["connections"]!.location))
         }
-        if !errors.isEmpty { throw FlowErrors(errors) }
-        return FlowDefinition(name: name, labels: labels, tasks: tasks, settings: settings, location: root.location)
+        return (FlowDefinition(name: name, labels: labels, tasks: tasks, settings: settings, location: root.location), errors)
     }
 
     private func readRetry(_ node: SourceNode, owner: String, errors: inout [FlowError]) -> RetryPolicy? {

@@ -41,14 +41,18 @@ public struct FlowLoader: Sendable {
             throw FlowErrors([FlowError(.syntax, "a flow file must be a mapping with a 'flow:' key (or FlowEngine workflow JSON with 'nodes')",
                                         at: root?.location ?? SourceLocation(file: file, line: 1, column: 1))])
         }
-        var flow: FlowDefinition
-        if root["nodes"] != nil && root["flow"] == nil {
-            flow = try FlowEngineReader(catalog: catalog, file: file).read(root)
-        } else {
-            flow = try NativeFlowReader(catalog: catalog, file: file).read(root)
+        var (flow, errors) = root["nodes"] != nil && root["flow"] == nil
+            ? try FlowEngineReader(catalog: catalog, file: file).read(root)
+            : try NativeFlowReader(catalog: catalog, file: file).read(root)
+        errors += flow.graphErrors()
+        if !errors.isEmpty {
+            // File order, so the first error is the first one a reader meets.
+            throw FlowErrors(errors.enumerated().sorted { a, b in
+                let la = a.element.location, lb = b.element.location
+                if let la, let lb, (la.line, la.column) != (lb.line, lb.column) { return (la.line, la.column) < (lb.line, lb.column) }
+                return a.offset < b.offset
+            }.map(\.element))
         }
-        let graphErrors = flow.graphErrors()
-        if !graphErrors.isEmpty { throw FlowErrors(graphErrors) }
         flow.file = file
         return flow
     }

@@ -10,7 +10,7 @@ struct NativeFlowReader {
     static let flowFields = ["name", "description", "labels", "tasks", "retry", "timeout", "max_parallel", "buffer_size",
                              "max_runs_in_flight", "require_leader_election", "parallel_instances"]
 
-    func read(_ root: SourceNode) throws(FlowErrors) -> FlowDefinition {
+    func read(_ root: SourceNode) throws(FlowErrors) -> (FlowDefinition, [FlowError]) {
         var errors: [FlowError] = []
         var warnings: [FlowError] = []
         let body: SourceNode
@@ -87,10 +87,9 @@ struct NativeFlowReader {
         for i in tasks.indices where routeTargets.contains(tasks[i].name) && !tasks[i].explicitDependencies {
             tasks[i].inputs = []
         }
-        if !errors.isEmpty { throw FlowErrors(errors) }
         var flow = FlowDefinition(name: name, labels: labels, tasks: tasks, settings: settings, location: body.location)
         flow.warnings = warnings
-        return flow
+        return (flow, errors)
     }
 
     private func readTask(_ node: SourceNode, previous: TaskDefinition?, errors: inout [FlowError]) -> TaskDefinition? {

@@ -6,7 +6,7 @@ public enum Suggestion {
         var best: (String, Int)?
         for candidate in candidates {
             let d = distance(word.lowercased(), candidate.lowercased())
-            if d <= limit, d < (best?.1 ?? .max) { best = (candidate, d) }
+            if d <= limit, d < min(word.count, candidate.count), d < (best?.1 ?? .max) { best = (candidate, d) }
         }
         return best?.0
     }

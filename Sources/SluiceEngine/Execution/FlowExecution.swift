@@ -27,6 +27,7 @@ final class FlowExecution: Sendable {
         var completed = 0
         var failed = 0
         var cancelled = 0
+        var interrupted: [String] = []
     }
 
     let plan: FlowPlan
@@ -167,6 +168,13 @@ final class FlowExecution: Sendable {
         if done { end(.natural) }
     }
 
+    /// A task attempt was stopped by cancellation.
+    func noteInterrupted(_ task: String) {
+        state.withLock { s in
+            if !s.interrupted.contains(task) { s.interrupted.append(task) }
+        }
+    }
+
     func flush(run: RunState, stage: Int) {
         stages[stage].channel.sendControl(.flush(run))
     }
@@ -212,7 +220,11 @@ final class FlowExecution: Sendable {
 
     /// Reports runs that were still going when the execution stopped.
     private func finalize(_ ending: Ending) -> ExecutionSummary {
-        let interrupted = stages.filter { $0.activeAttempts.load(ordering: .relaxed) > 0 }.map(\.name)
+        let active = stages.filter { $0.activeAttempts.load(ordering: .relaxed) > 0 }.map(\.name)
+        let interrupted = state.withLock { s in
+            for name in active where !s.interrupted.contains(name) { s.interrupted.append(name) }
+            return s.interrupted
+        }
         let leftovers = state.withLock { s -> [RunState] in
             defer { s.activeRuns.removeAll() }
             return Array(s.activeRuns.values)

@@ -241,6 +241,8 @@ final class Stage: Sendable {
                 return
             } catch {
                 if Task.isCancelled || error is CancellationError {
+                    execution.noteInterrupted(name)
+                    run.markCancelled()
                     return
                 }
                 let taskError = Stage.classify(error)
