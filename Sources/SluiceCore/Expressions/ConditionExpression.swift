@@ -48,7 +48,8 @@ public struct ConditionExpression: Sendable {
     public func isSatisfied(by variables: Value.Object) throws(EvaluationError) -> Bool {
         let result = try evaluate(variables)
         guard case .bool(let satisfied) = result else {
-            throw EvaluationError("the condition must produce a bool (true or false), but it produced \(describe(result))")
+            throw EvaluationError(
+                "the condition must produce a bool (true or false), but it produced \(describe(result))")
         }
         return satisfied
     }
@@ -73,16 +74,22 @@ extension ConditionExpression {
         public let column: Int
 
         init(_ what: String, hint: String? = nil, at offset: Int, in scalars: [Unicode.Scalar]) {
+            (line, column) = Self.position(of: offset, in: scalars)
+            self.message = "\(what) at \(Self.place(line: line, column: column))" + (hint.map { " (\($0))" } ?? "")
+        }
+
+        static func position(of offset: Int, in scalars: [Unicode.Scalar]) -> (line: Int, column: Int) {
             var line = 1
             var lineStart = 0
             for i in 0..<min(offset, scalars.count) where scalars[i] == "\n" {
                 line += 1
                 lineStart = i + 1
             }
-            self.line = line
-            self.column = offset - lineStart + 1
-            let place = line == 1 ? "at column \(column)" : "at line \(line), column \(column)"
-            self.message = "\(what) \(place)" + (hint.map { " (\($0))" } ?? "")
+            return (line, offset - lineStart + 1)
+        }
+
+        static func place(line: Int, column: Int) -> String {
+            line == 1 ? "column \(column)" : "line \(line), column \(column)"
         }
 
         public var description: String { message }
@@ -107,10 +114,8 @@ private indirect enum Node: Sendable {
     case object([ObjectMember])
     /// Prefix operators in source order, applied innermost (last) first.
     case unary([UnaryOperator], Node)
-    /// A run of left-associative operators of one precedence level: `first op1 x1 op2 x2 ...`.
-    case chain(Node, [ChainStep])
-    /// `a ** b ** c`, right-associative.
-    case power([Node])
+    /// Operands joined by binary operators, in postfix order (see `Step`).
+    case expression([Step])
     /// A base followed by property, index and method steps.
     case access(Node, [AccessStep])
     /// `name(args...)`: a method called with its receiver as the first argument.
@@ -122,9 +127,22 @@ private struct ObjectMember: Sendable {
     let value: Node
 }
 
-private struct ChainStep: Sendable {
-    let op: BinaryOperator
-    let operand: Node
+/// One step of a binary expression in postfix order, run on a stack of values. Grouping by
+/// precedence happens when parsing; evaluation then needs no recursion between operators, so its
+/// stack use grows only with parentheses and brackets, which the nesting limit bounds.
+private enum Step: Sendable {
+    /// Evaluates an operand and pushes it.
+    case operand(Node)
+    /// Pops the right and the left operand and pushes the result.
+    case apply(BinaryOperator)
+    /// `&&` or `||` with its left operand on top, which must be a bool: if it decides the result,
+    /// jumps to `to` keeping it; otherwise pops it and the right operand follows.
+    case shortCircuit(BinaryOperator, to: Int)
+    /// The right operand of `&&` or `||` is on top and must be a bool.
+    case checkBool(BinaryOperator)
+    /// `??` with its left operand on top: unless it is `()`, jumps to `to` keeping it; otherwise
+    /// pops it and the right operand follows.
+    case coalesce(to: Int)
 }
 
 private enum AccessStep: Sendable {
@@ -145,13 +163,23 @@ private enum BinaryOperator: String, Sendable {
     case coalesce = "??"
     case add = "+", subtract = "-"
     case multiply = "*", divide = "/", remainder = "%"
+    case power = "**"
 
-    /// Precedence levels, loosest first (Rhai: 30, 60, 90, 110, 130, 135, 150, 180).
-    static let levels: [[BinaryOperator]] = [
-        [.or], [.and], [.equal, .notEqual], [.in, .notIn],
-        [.less, .lessOrEqual, .greater, .greaterOrEqual], [.coalesce],
-        [.add, .subtract], [.multiply, .divide, .remainder],
-    ]
+    /// Precedence, loosest first (Rhai's 30, 60, 90, 110, 130, 135, 150, 180, 190). All levels
+    /// associate to the left but `**`, which associates to the right.
+    var level: Int {
+        switch self {
+        case .or: return 0
+        case .and: return 1
+        case .equal, .notEqual: return 2
+        case .in, .notIn: return 3
+        case .less, .lessOrEqual, .greater, .greaterOrEqual: return 4
+        case .coalesce: return 5
+        case .add, .subtract: return 6
+        case .multiply, .divide, .remainder: return 7
+        case .power: return 8
+        }
+    }
 }
 
 // MARK: - Tokens
@@ -363,7 +391,8 @@ private struct Lexer {
         case ";":
             throw error("unexpected token ';'", hint: "a condition is a single expression", at: pos)
         case "^":
-            throw error("unexpected token '^'", hint: "'^' is not supported in conditions; use '**' for powers", at: pos)
+            throw error(
+                "unexpected token '^'", hint: "'^' is not supported in conditions; use '**' for powers", at: pos)
         default:
             throw error("unexpected character '\(c.escaped(asASCII: false))'", at: pos)
         }
@@ -383,7 +412,7 @@ private struct Lexer {
             while let d = peek() {
                 if d == "_" {
                     pos += 1
-                } else if let v = hexValue(d), v < radix {
+                } else if let v = hexValue(d), Int(v) < radix {
                     digits.unicodeScalars.append(d)
                     pos += 1
                 } else {
@@ -392,7 +421,8 @@ private struct Lexer {
             }
             guard !digits.isEmpty else { throw error("malformed number", at: start) }
             guard let value = Int64(digits, radix: radix) else {
-                throw error("integer literal is too large", hint: "the largest integer is 9223372036854775807", at: start)
+                throw error(
+                    "integer literal is too large", hint: "the largest integer is 9223372036854775807", at: start)
             }
             tokens.append(Token(kind: .int(value), offset: start, length: pos - start))
             return
@@ -446,7 +476,8 @@ private struct Lexer {
             tokens.append(Token(kind: .float(value), offset: start, length: pos - start))
         } else {
             guard let value = Int64(text) else {
-                throw error("integer literal is too large", hint: "the largest integer is 9223372036854775807", at: start)
+                throw error(
+                    "integer literal is too large", hint: "the largest integer is 9223372036854775807", at: start)
             }
             tokens.append(Token(kind: .int(value), offset: start, length: pos - start))
         }
@@ -489,7 +520,8 @@ private struct Lexer {
                     code = code * 16 + v
                 }
                 guard let scalar = Unicode.Scalar(code) else {
-                    throw error("invalid unicode escape", hint: "U+\(String(code, radix: 16, uppercase: true)) is not a character", at: pos)
+                    let hex = String(code, radix: 16, uppercase: true)
+                    throw error("invalid unicode escape", hint: "U+\(hex) is not a character", at: pos)
                 }
                 text.unicodeScalars.append(scalar)
                 pos += 4
@@ -534,7 +566,7 @@ private struct Parser {
             count += 1
             if count > ConditionExpression.maxSourceLength {
                 throw ParseError(
-                    "the condition is longer than \(ConditionExpression.maxSourceLength) characters, ending",
+                    "the condition is too long", hint: "at most \(ConditionExpression.maxSourceLength) characters",
                     at: count - 1, in: scalars)
             }
             scalars.append(scalar)
@@ -562,26 +594,33 @@ private struct Parser {
         ParseError(what, hint: hint, at: token.offset, in: scalars)
     }
 
-    /// Enters one level of nesting, failing beyond the limit.
-    mutating func enter() throws(ParseError) {
+    /// Enters one level of nesting at `token`, failing beyond the limit.
+    mutating func enter(at token: Token) throws(ParseError) {
         depth += 1
-        if depth > ConditionExpression.maxNestingDepth {
-            throw error("the condition nests more than \(ConditionExpression.maxNestingDepth) levels deep", at: current)
-        }
+        if depth > ConditionExpression.maxNestingDepth { throw nestingError(at: token) }
+    }
+
+    func nestingError(at token: Token) -> ParseError {
+        error("the condition nests more than \(ConditionExpression.maxNestingDepth) levels deep", at: token)
     }
 
     mutating func expect(_ symbol: String, closing opener: Token? = nil) throws(ParseError) {
-        guard isSymbol(symbol) else {
-            let hint = opener.map { "to close the '\(text(of: $0).dropFirst().dropLast())' at column \(error("", at: $0).column)" }
-            if case .end = current.kind { throw error("expected '\(symbol)'", hint: hint, at: current) }
-            throw error("expected '\(symbol)' but found \(text(of: current))", hint: hint, at: current)
-        }
+        guard isSymbol(symbol) else { throw expectedError(symbol, closing: opener) }
         advance()
+    }
+
+    func expectedError(_ symbol: String, closing opener: Token?) -> ParseError {
+        let hint = opener.map { opener in
+            let (line, column) = ParseError.position(of: opener.offset, in: scalars)
+            return "to close the \(text(of: opener)) at \(ParseError.place(line: line, column: column))"
+        }
+        if case .end = current.kind { return error("expected '\(symbol)'", hint: hint, at: current) }
+        return error("expected '\(symbol)' but found \(text(of: current))", hint: hint, at: current)
     }
 
     mutating func parseCondition() throws(ParseError) -> Node {
         if case .end = current.kind { throw error("the condition is empty", at: current) }
-        let node = try parseLevel(0)
+        let node = try parseExpression()
         if case .end = current.kind { return node }
         throw unexpectedAfterExpression()
     }
@@ -594,8 +633,13 @@ private struct Parser {
             return error("unexpected '{'", hint: "blocks are not supported in conditions", at: current)
         case .symbol("("):
             return error("unexpected '('", hint: "only methods and built-in functions can be called", at: current)
+        case .identifier("and"):
+            return error("unexpected 'and'", hint: "did you mean '&&'?", at: current)
+        case .identifier("or"):
+            return error("unexpected 'or'", hint: "did you mean '||'?", at: current)
         default:
-            return error("unexpected \(text(of: current))", hint: "expected an operator or the end of the condition", at: current)
+            return error(
+                "unexpected \(text(of: current))", hint: "expected an operator or the end of the condition", at: current)
         }
     }
 
@@ -607,41 +651,70 @@ private struct Parser {
         }
     }
 
-    mutating func parseLevel(_ level: Int) throws(ParseError) -> Node {
-        guard level < BinaryOperator.levels.count else { return try parsePower() }
-        let first = try parseLevel(level + 1)
-        var steps: [ChainStep] = []
-        while let op = binaryOperator(), BinaryOperator.levels[level].contains(op) {
+    /// Parses a whole expression: a flat run of operands and binary operators, put in postfix
+    /// order by precedence (shunting-yard), so that nesting costs stack only for parentheses and
+    /// brackets.
+    mutating func parseExpression() throws(ParseError) -> Node {
+        let first = try parseUnary()
+        guard binaryOperator() != nil else { return first }
+        var steps: [Step] = [.operand(first)]
+        var pending: [(op: BinaryOperator, jump: Int)] = []
+        while let op = binaryOperator() {
             advance()
-            steps.append(ChainStep(op: op, operand: try parseLevel(level + 1)))
+            // Complete the operators that bind at least as tightly (`**` binds to the right).
+            while let top = pending.last, top.op.level > op.level || (top.op.level == op.level && op != .power) {
+                pending.removeLast()
+                Self.complete(top, in: &steps)
+            }
+            let jump = steps.count
+            switch op {
+            case .and, .or: steps.append(.shortCircuit(op, to: -1))
+            case .coalesce: steps.append(.coalesce(to: -1))
+            default: break
+            }
+            pending.append((op, jump))
+            steps.append(.operand(try parseUnary()))
         }
-        return steps.isEmpty ? first : .chain(first, steps)
+        while let top = pending.popLast() { Self.complete(top, in: &steps) }
+        return .expression(steps)
     }
 
-    mutating func parsePower() throws(ParseError) -> Node {
-        var operands = [try parseUnary()]
-        while isSymbol("**") {
-            advance()
-            operands.append(try parseUnary())
+    /// Emits the end of an operator whose right operand is complete.
+    static func complete(_ entry: (op: BinaryOperator, jump: Int), in steps: inout [Step]) {
+        switch entry.op {
+        case .and, .or:
+            steps.append(.checkBool(entry.op))
+            steps[entry.jump] = .shortCircuit(entry.op, to: steps.count)
+        case .coalesce:
+            steps[entry.jump] = .coalesce(to: steps.count)
+        default:
+            steps.append(.apply(entry.op))
         }
-        return operands.count == 1 ? operands[0] : .power(operands)
     }
+
+    // The functions from here on recurse for nested expressions. They keep their frames small
+    // (messages are built in separate functions) so deep nesting needs little stack, even in
+    // debug builds.
 
     mutating func parseUnary() throws(ParseError) -> Node {
         let outer = depth
         var ops: [UnaryOperator] = []
-        while true {
-            switch current.kind {
-            case .symbol("!"): ops.append(.not)
-            case .symbol("-"): ops.append(.negate)
-            case .symbol("+"): ops.append(.plus)
-            default:
-                let operand = try parsePostfix()
-                depth = outer
-                return ops.isEmpty ? operand : .unary(ops, operand)
-            }
+        while let op = unaryOperator() {
+            ops.append(op)
+            try enter(at: current)
             advance()
-            try enter()
+        }
+        let operand = try parsePostfix()
+        depth = outer
+        return ops.isEmpty ? operand : .unary(ops, operand)
+    }
+
+    func unaryOperator() -> UnaryOperator? {
+        switch current.kind {
+        case .symbol("!"): return .not
+        case .symbol("-"): return .negate
+        case .symbol("+"): return .plus
+        default: return nil
         }
     }
 
@@ -650,47 +723,46 @@ private struct Parser {
         var steps: [AccessStep] = []
         while true {
             switch current.kind {
-            case .symbol("."), .symbol("?."):
-                let optional = isSymbol("?.")
-                advance()
-                guard case .identifier(let name) = current.kind else {
-                    throw error("expected a property or method name but found \(text(of: current))", at: current)
-                }
-                if reservedWords.contains(name) {
-                    throw error(
-                        "'\(name)' is a reserved word in Rhai", hint: "write [\"\(name)\"] to read a property of that name",
-                        at: current)
-                }
-                advance()
-                if isSymbol("(") {
-                    steps.append(.method(name, try parseArguments(), optional: optional))
-                } else {
-                    steps.append(.property(name, optional: optional))
-                }
-            case .symbol("["), .symbol("?["):
-                let opener = current
-                let optional = isSymbol("?[")
-                advance()
-                try enter()
-                let index = try parseLevel(0)
-                try expect("]", closing: opener)
-                depth -= 1
-                steps.append(.index(index, optional: optional))
-            default:
-                return steps.isEmpty ? base : .access(base, steps)
+            case .symbol("."): steps.append(try parseMember(optional: false))
+            case .symbol("?."): steps.append(try parseMember(optional: true))
+            case .symbol("["): steps.append(try parseIndex(optional: false))
+            case .symbol("?["): steps.append(try parseIndex(optional: true))
+            default: return steps.isEmpty ? base : .access(base, steps)
             }
         }
     }
 
-    /// Parses `( expr, ... )`, the current token being the `(`.
+    /// Parses `.name` or `.name(args)`, the current token being the `.` or `?.`.
+    mutating func parseMember(optional: Bool) throws(ParseError) -> AccessStep {
+        advance()
+        guard case .identifier(let name) = current.kind, !reservedWords.contains(name) else {
+            throw memberNameError()
+        }
+        advance()
+        guard isSymbol("(") else { return .property(name, optional: optional) }
+        return .method(name, try parseArguments(), optional: optional)
+    }
+
+    /// Parses `[expr]`, the current token being the `[` or `?[`.
+    mutating func parseIndex(optional: Bool) throws(ParseError) -> AccessStep {
+        let opener = current
+        advance()
+        try enter(at: opener)
+        let index = try parseExpression()
+        try expect("]", closing: opener)
+        depth -= 1
+        return .index(index, optional: optional)
+    }
+
+    /// Parses `(expr, ...)`, the current token being the `(`.
     mutating func parseArguments() throws(ParseError) -> [Node] {
         let opener = current
         advance()
-        try enter()
+        try enter(at: opener)
         var arguments: [Node] = []
         if !isSymbol(")") {
             while true {
-                arguments.append(try parseLevel(0))
+                arguments.append(try parseExpression())
                 guard isSymbol(",") else { break }
                 advance()
             }
@@ -712,86 +784,154 @@ private struct Parser {
         case .string(let s), .char(let s):
             advance()
             return .literal(.string(s))
-        case .identifier("true"):
+        case .identifier(let name):
+            return try parseName(name)
+        case .symbol("("):
+            return try parseParenthesized()
+        case .symbol("["):
+            return try parseArrayLiteral()
+        case .symbol("#{"):
+            return try parseObjectLiteral()
+        default:
+            throw valueExpectedError()
+        }
+    }
+
+    /// Parses a literal keyword, a variable or a function call.
+    mutating func parseName(_ name: String) throws(ParseError) -> Node {
+        switch name {
+        case "true":
             advance()
             return .literal(.bool(true))
-        case .identifier("false"):
+        case "false":
             advance()
             return .literal(.bool(false))
-        case .identifier(let name):
-            if name == "null" || name == "nil" {
-                throw error("'\(name)' is reserved in Rhai", hint: "write () for a missing value, as in 'x == ()'", at: token)
-            }
-            if reservedWords.contains(name) {
-                if name == "in" { throw error("expected a value but found 'in'", at: token) }
-                throw error("'\(name)' is a reserved word in Rhai", hint: "a condition is a single expression", at: token)
-            }
+        default:
+            if reservedWords.contains(name) { throw reservedWordError(name) }
+            let token = current
             advance()
             if isSymbol("(") { return .call(name, try parseArguments()) }
-            if functionKeywords.contains(name) {
-                throw error("'\(name)' is a reserved word in Rhai", hint: "it can only be called, as in '\(name)(x)'", at: token)
-            }
+            if functionKeywords.contains(name) { throw functionKeywordError(name, at: token) }
             return .variable(name)
-        case .symbol("("):
+        }
+    }
+
+    /// Parses `()` or `(expr)`, the current token being the `(`.
+    mutating func parseParenthesized() throws(ParseError) -> Node {
+        let opener = current
+        advance()
+        if isSymbol(")") {
             advance()
-            if isSymbol(")") {
+            return .literal(.null)
+        }
+        try enter(at: opener)
+        let inner = try parseExpression()
+        try expect(")", closing: opener)
+        depth -= 1
+        return inner
+    }
+
+    /// Parses `[a, b, ...]` (a trailing comma allowed), the current token being the `[`.
+    mutating func parseArrayLiteral() throws(ParseError) -> Node {
+        let opener = current
+        advance()
+        try enter(at: opener)
+        var elements: [Node] = []
+        while !isSymbol("]") {
+            elements.append(try parseExpression())
+            if isSymbol(",") {
                 advance()
-                return .literal(.null)
+            } else {
+                try expect("]", closing: opener)
+                depth -= 1
+                return .array(elements)
             }
-            try enter()
-            let inner = try parseLevel(0)
-            try expect(")", closing: token)
-            depth -= 1
-            return inner
-        case .symbol("["):
-            advance()
-            try enter()
-            var elements: [Node] = []
-            while !isSymbol("]") {
-                elements.append(try parseLevel(0))
-                if isSymbol(",") {
-                    advance()
-                } else if !isSymbol("]") {
-                    try expect("]", closing: token)
-                }
-            }
-            advance()
-            depth -= 1
-            return .array(elements)
-        case .symbol("#{"):
-            advance()
-            try enter()
-            var members: [ObjectMember] = []
-            var seen: Set<String> = []
-            while !isSymbol("}") {
-                let keyToken = current
-                let key: String
-                switch keyToken.kind {
-                case .identifier(let name): key = name
-                case .string(let s): key = s
-                default: throw error("expected a property name but found \(text(of: keyToken))", at: keyToken)
-                }
+        }
+        advance()
+        depth -= 1
+        return .array(elements)
+    }
+
+    /// Parses `#{key: value, "key": value, ...}`, the current token being the `#{`.
+    mutating func parseObjectLiteral() throws(ParseError) -> Node {
+        let opener = current
+        advance()
+        try enter(at: opener)
+        var members: [ObjectMember] = []
+        var seen: Set<String> = []
+        while !isSymbol("}") {
+            let key = try parsePropertyName()
+            guard seen.insert(key.name).inserted else { throw duplicatePropertyError(key.name, at: key.token) }
+            members.append(ObjectMember(key: key.name, value: try parseExpression()))
+            if isSymbol(",") {
                 advance()
-                try expect(":")
-                guard seen.insert(key).inserted else {
-                    throw error("duplicate property '\(key)' in an object map literal", at: keyToken)
-                }
-                members.append(ObjectMember(key: key, value: try parseLevel(0)))
-                if isSymbol(",") {
-                    advance()
-                } else if !isSymbol("}") {
-                    try expect("}", closing: token)
-                }
+            } else {
+                try expect("}", closing: opener)
+                depth -= 1
+                return .object(members)
             }
-            advance()
-            depth -= 1
-            return .object(members)
-        case .symbol("{"):
-            throw error("unexpected '{'", hint: "object maps are written '#{ key: value }'; blocks are not supported", at: token)
-        case .end:
-            throw error("expected a value", hint: "the condition ends too early", at: token)
+        }
+        advance()
+        depth -= 1
+        return .object(members)
+    }
+
+    /// Parses `name:` or `"name":` in an object map literal.
+    mutating func parsePropertyName() throws(ParseError) -> (name: String, token: Token) {
+        let token = current
+        let name: String
+        switch token.kind {
+        case .identifier(let identifier): name = identifier
+        case .string(let s): name = s
+        default: throw error("expected a property name but found \(text(of: token))", at: token)
+        }
+        advance()
+        try expect(":")
+        return (name, token)
+    }
+
+    // MARK: Messages
+
+    func memberNameError() -> ParseError {
+        if case .identifier(let name) = current.kind {
+            return error(
+                "'\(name)' is a reserved word in Rhai", hint: "write [\"\(name)\"] to read a property of that name",
+                at: current)
+        }
+        return error("expected a property or method name but found \(text(of: current))", at: current)
+    }
+
+    func reservedWordError(_ name: String) -> ParseError {
+        switch name {
+        case "null", "nil":
+            return error(
+                "'\(name)' is reserved in Rhai", hint: "write () for a missing value, as in 'x == ()'", at: current)
+        case "in":
+            return error("expected a value but found 'in'", at: current)
         default:
-            throw error("expected a value but found \(text(of: token))", at: token)
+            return error(
+                "'\(name)' is a reserved word in Rhai", hint: "a condition is a single expression", at: current)
+        }
+    }
+
+    func functionKeywordError(_ name: String, at token: Token) -> ParseError {
+        error("'\(name)' is a reserved word in Rhai", hint: "it can only be called, as in '\(name)(x)'", at: token)
+    }
+
+    func duplicatePropertyError(_ name: String, at token: Token) -> ParseError {
+        error("duplicate property '\(name)' in an object map literal", at: token)
+    }
+
+    func valueExpectedError() -> ParseError {
+        switch current.kind {
+        case .symbol("{"):
+            return error(
+                "unexpected '{'", hint: "object maps are written '#{ key: value }'; blocks are not supported",
+                at: current)
+        case .end:
+            return error("expected a value", hint: "the condition ends too early", at: current)
+        default:
+            return error("expected a value but found \(text(of: current))", at: current)
         }
     }
 }
@@ -831,102 +971,152 @@ private func typeName(_ value: Value) -> String {
 }
 
 private struct Evaluator {
+    // `evaluate` and the functions it calls recurse for nested expressions; like the parser they
+    // keep their frames small by building messages elsewhere (`Failure`).
+
     let variables: Value.Object
 
     func evaluate(_ node: Node) throws(EvaluationError) -> Value {
         switch node {
-        case .literal(let value):
-            return value
-        case .variable(let name):
-            guard let value = variables[name] else { throw EvaluationError("variable '\(name)' is not defined") }
-            return value
-        case .array(let nodes):
-            var elements: [Value] = []
-            elements.reserveCapacity(nodes.count)
-            for element in nodes { elements.append(try evaluate(element)) }
-            return .array(elements)
-        case .object(let members):
-            var object = Value.Object(minimumCapacity: members.count)
-            for member in members { object[member.key] = try evaluate(member.value) }
-            return .object(object)
-        case .unary(let ops, let operand):
-            var value = try evaluate(operand)
-            for op in ops.reversed() { value = try Operations.unary(op, value) }
-            return value
-        case .chain(let first, let steps):
-            return try evaluateChain(first, steps)
-        case .power(let operands):
-            var values: [Value] = []
-            values.reserveCapacity(operands.count)
-            for operand in operands { values.append(try evaluate(operand)) }
-            var result = values[values.count - 1]
-            for base in values.dropLast().reversed() { result = try Operations.power(base, result) }
-            return result
-        case .access(let base, let steps):
-            return try evaluateAccess(base, steps)
-        case .call(let name, let arguments):
-            guard Method(rawValue: name) != nil else {
-                throw EvaluationError("unknown function '\(name)' (available: \(Method.list))")
-            }
-            guard let first = arguments.first else {
-                throw EvaluationError("'\(name)' needs a value to work on, as in '\(name)(x)' or 'x.\(name)()'")
-            }
-            let receiver = try evaluate(first)
-            var rest: [Value] = []
-            for argument in arguments.dropFirst() { rest.append(try evaluate(argument)) }
-            return try Operations.call(name, on: receiver, with: rest)
+        case .literal(let value): return value
+        case .variable(let name): return try variable(name)
+        case .array(let nodes): return try array(nodes)
+        case .object(let members): return try object(members)
+        case .unary(let ops, let operand): return try unary(ops, operand)
+        case .expression(let steps): return try expression(steps)
+        case .access(let base, let steps): return try access(base, steps)
+        case .call(let name, let arguments): return try call(name, arguments)
         }
     }
 
-    func evaluateChain(_ first: Node, _ steps: [ChainStep]) throws(EvaluationError) -> Value {
-        var acc = try evaluate(first)
-        for step in steps {
-            switch step.op {
-            case .or, .and:
-                let isOr = step.op == .or
-                guard case .bool(let left) = acc else {
-                    throw EvaluationError("'\(step.op.rawValue)' needs bools, but its left side is \(describe(acc))")
-                }
-                if left == isOr { continue }  // short-circuit: true || ..., false && ...
-                let right = try evaluate(step.operand)
-                guard case .bool(let r) = right else {
-                    throw EvaluationError("'\(step.op.rawValue)' needs bools, but its right side is \(describe(right))")
-                }
-                acc = .bool(r)
-            case .coalesce:
-                if case .null = acc { acc = try evaluate(step.operand) }
-            default:
-                acc = try Operations.binary(step.op, acc, try evaluate(step.operand))
-            }
-        }
-        return acc
+    func variable(_ name: String) throws(EvaluationError) -> Value {
+        guard let value = variables[name] else { throw Failure.undefinedVariable(name) }
+        return value
     }
 
-    func evaluateAccess(_ base: Node, _ steps: [AccessStep]) throws(EvaluationError) -> Value {
+    func array(_ nodes: [Node]) throws(EvaluationError) -> Value {
+        var elements: [Value] = []
+        elements.reserveCapacity(nodes.count)
+        for element in nodes { elements.append(try evaluate(element)) }
+        return .array(elements)
+    }
+
+    func object(_ members: [ObjectMember]) throws(EvaluationError) -> Value {
+        var object = Value.Object(minimumCapacity: members.count)
+        for member in members { object[member.key] = try evaluate(member.value) }
+        return .object(object)
+    }
+
+    func unary(_ ops: [UnaryOperator], _ operand: Node) throws(EvaluationError) -> Value {
+        var value = try evaluate(operand)
+        for op in ops.reversed() { value = try Operations.unary(op, value) }
+        return value
+    }
+
+    func expression(_ steps: [Step]) throws(EvaluationError) -> Value {
+        var stack: [Value] = []
+        var pc = 0
+        while pc < steps.count {
+            switch steps[pc] {
+            case .operand(let node):
+                stack.append(try evaluate(node))
+            case .apply(let op):
+                guard let right = stack.popLast(), let left = stack.popLast() else { throw Failure.malformed() }
+                stack.append(try Operations.binary(op, left, right))
+            case .shortCircuit(let op, let target):
+                guard case .bool(let left) = stack.last else { throw Failure.needsBools(op, left: stack.last) }
+                if left == (op == .or) {  // true || ..., false && ...
+                    pc = target
+                    continue
+                }
+                stack.removeLast()
+            case .checkBool(let op):
+                guard case .bool = stack.last else { throw Failure.needsBools(op, right: stack.last) }
+            case .coalesce(let target):
+                guard case .null = stack.last else {
+                    pc = target
+                    continue
+                }
+                stack.removeLast()
+            }
+            pc += 1
+        }
+        guard stack.count == 1, let result = stack.last else { throw Failure.malformed() }
+        return result
+    }
+
+    func access(_ base: Node, _ steps: [AccessStep]) throws(EvaluationError) -> Value {
         var value = try evaluate(base)
         for step in steps {
             switch step {
             case .property(let name, let optional):
-                switch value {
-                case .object(let object):
+                if case .object(let object) = value {
                     value = object[name] ?? .null
-                case .null:
-                    if optional { return .null }  // `?.` short-circuits the rest of the chain
-                    throw EvaluationError("cannot read property '\(name)' of () (use '?.' where it may be missing)")
-                default:
-                    throw EvaluationError("cannot read property '\(name)' of \(describe(value)); only objects have properties")
+                } else if optional, case .null = value {
+                    return .null  // `?.` short-circuits the rest of the chain
+                } else {
+                    throw Failure.noProperty(name, of: value)
                 }
             case .index(let indexNode, let optional):
                 if optional, case .null = value { return .null }
-                value = try Operations.index(value, try evaluate(indexNode))
+                let index = try evaluate(indexNode)
+                value = try Operations.index(value, index)
             case .method(let name, let argumentNodes, let optional):
                 if optional, case .null = value { return .null }
-                var arguments: [Value] = []
-                for argument in argumentNodes { arguments.append(try evaluate(argument)) }
+                let arguments = try values(argumentNodes)
                 value = try Operations.call(name, on: value, with: arguments)
             }
         }
         return value
+    }
+
+    func call(_ name: String, _ argumentNodes: [Node]) throws(EvaluationError) -> Value {
+        guard Method(rawValue: name) != nil else { throw Failure.unknownFunction(name) }
+        var arguments = try values(argumentNodes)
+        guard !arguments.isEmpty else { throw Failure.missingReceiver(name) }
+        let receiver = arguments.removeFirst()
+        return try Operations.call(name, on: receiver, with: arguments)
+    }
+
+    func values(_ nodes: [Node]) throws(EvaluationError) -> [Value] {
+        var values: [Value] = []
+        values.reserveCapacity(nodes.count)
+        for node in nodes { values.append(try evaluate(node)) }
+        return values
+    }
+}
+
+/// Messages of evaluation errors raised on the recursive path.
+private enum Failure {
+    static func undefinedVariable(_ name: String) -> EvaluationError {
+        EvaluationError("variable '\(name)' is not defined")
+    }
+
+    static func needsBools(_ op: BinaryOperator, left value: Value?) -> EvaluationError {
+        EvaluationError("'\(op.rawValue)' needs bools, but its left side is \(describe(value ?? .null))")
+    }
+
+    static func needsBools(_ op: BinaryOperator, right value: Value?) -> EvaluationError {
+        EvaluationError("'\(op.rawValue)' needs bools, but its right side is \(describe(value ?? .null))")
+    }
+
+    static func malformed() -> EvaluationError {
+        EvaluationError("internal error: a malformed expression")
+    }
+
+    static func noProperty(_ name: String, of value: Value) -> EvaluationError {
+        if case .null = value {
+            return EvaluationError("cannot read property '\(name)' of () (use '?.' where it may be missing)")
+        }
+        return EvaluationError("cannot read property '\(name)' of \(describe(value)); only objects have properties")
+    }
+
+    static func unknownFunction(_ name: String) -> EvaluationError {
+        EvaluationError("unknown function '\(name)' (available: \(Method.list))")
+    }
+
+    static func missingReceiver(_ name: String) -> EvaluationError {
+        EvaluationError("'\(name)' needs a value to work on, as in '\(name)(x)' or 'x.\(name)()'")
     }
 }
 
@@ -962,13 +1152,38 @@ private enum Operations {
         case .notIn: return .bool(!(try contains(r, l, what: "'!in'")))
         case .add: return try add(l, r)
         case .subtract, .multiply, .divide, .remainder: return try arithmetic(op, l, r)
-        case .or, .and, .coalesce: preconditionFailure("handled by the evaluator")
+        case .power: return try power(l, r)
+        case .or, .and, .coalesce:
+            throw EvaluationError("internal error: '\(op.rawValue)' reached the wrong evaluator")
         }
     }
 
     /// Rhai's `==`: numbers compare across integer and float, strings byte by byte, arrays and
-    /// objects deeply; values of different types are never equal.
+    /// objects deeply; values of different types are never equal. Iterative, so deeply nested
+    /// values cannot exhaust the stack.
     static func equal(_ l: Value, _ r: Value) -> Bool {
+        var pending: [(Value, Value)] = []
+        var pair = (l, r)
+        while true {
+            switch pair {
+            case (.array(let a), .array(let b)):
+                guard a.count == b.count else { return false }
+                pending.append(contentsOf: zip(a, b))
+            case (.object(let a), .object(let b)):
+                guard a.count == b.count else { return false }
+                for (key, x) in a {
+                    guard let y = b[key] else { return false }
+                    pending.append((x, y))
+                }
+            default:
+                guard scalarEqual(pair.0, pair.1) else { return false }
+            }
+            guard let next = pending.popLast() else { return true }
+            pair = next
+        }
+    }
+
+    static func scalarEqual(_ l: Value, _ r: Value) -> Bool {
         switch (l, r) {
         case (.null, .null): return true
         case (.bool(let a), .bool(let b)): return a == b
@@ -978,16 +1193,6 @@ private enum Operations {
         case (.double(let a), .double(let b)): return a == b
         case (.string(let a), .string(let b)): return a.utf8.elementsEqual(b.utf8)
         case (.bytes(let a), .bytes(let b)): return a == b
-        case (.array(let a), .array(let b)):
-            guard a.count == b.count else { return false }
-            for (x, y) in zip(a, b) where !equal(x, y) { return false }
-            return true
-        case (.object(let a), .object(let b)):
-            guard a.count == b.count else { return false }
-            for (key, x) in a {
-                guard let y = b[key], equal(x, y) else { return false }
-            }
-            return true
         default: return false
         }
     }
@@ -1096,7 +1301,8 @@ private enum Operations {
         switch (base, exponent) {
         case (.int(let x), .int(let y)):
             if y < 0 {
-                throw EvaluationError("integer raised to a negative power: \(x) ** \(y) (use a float, as in \(x).0 ** \(y))")
+                throw EvaluationError(
+                    "integer raised to a negative power: \(x) ** \(y) (use a float, as in \(x).0 ** \(y))")
             }
             guard y <= Int64(UInt32.max), let result = checkedPower(x, UInt32(y)) else {
                 throw EvaluationError("integer overflow: \(x) ** \(y)")
@@ -1150,7 +1356,8 @@ private enum Operations {
             }
             let characters = Array(s.unicodeScalars)
             guard let position = position(i, count: characters.count) else {
-                throw EvaluationError("string index \(i) is out of bounds: the string has \(characters.count) characters")
+                throw EvaluationError(
+                    "string index \(i) is out of bounds: the string has \(characters.count) characters")
             }
             return .string(String(characters[position]))
         case .bytes(let bytes):
@@ -1184,7 +1391,7 @@ private enum Operations {
             let takes = expected == 0 ? "no arguments" : "one argument"
             throw EvaluationError("'\(name)' takes \(takes), but was given \(arguments.count)")
         }
-        let notDefined = EvaluationError("'\(name)' is not defined for \(describe(receiver))")
+        var notDefined: EvaluationError { EvaluationError("'\(name)' is not defined for \(describe(receiver))") }
         switch method {
         case .len, .is_empty:
             let count: Int
@@ -1323,7 +1530,7 @@ private enum RhaiFormat {
 
 /// `pow` for doubles, following IEEE 754 / C99 for the special cases. Integer exponents are
 /// computed by squaring in double-double arithmetic (exact whenever the result is representable);
-/// others as exp(y·log x) with double-double intermediates, within a few ulps of libm.
+/// others as exp(y·log x) with double-double intermediates: within an ulp of the C library.
 private enum FloatPower {
     struct DD {
         var hi: Double
@@ -1364,7 +1571,8 @@ private enum FloatPower {
 
         static func / (a: DD, b: DD) -> DD {
             let q1 = a.hi / b.hi
-            let r = a + DD(-1) * (b * q1)
+            let bq = b * q1
+            let r = a + DD(-bq.hi, -bq.lo)
             let q2 = r.hi / b.hi
             return normalized(q1, q2)
         }
@@ -1374,6 +1582,8 @@ private enum FloatPower {
 
     static func pow(_ x: Double, _ y: Double) -> Double {
         if y == 0 || x == 1 { return 1 }
+        if y == 1 { return x }
+        if y == 0.5, x > 0, x.isFinite { return x.squareRoot() }
         if x.isNaN || y.isNaN { return .nan }
         if y.isInfinite {
             let ax = abs(x)
@@ -1422,9 +1632,13 @@ private enum FloatPower {
 
     /// exp(y · log x) for x > 0 finite.
     static func expLog(_ x: Double, _ y: Double) -> Double {
-        let t = log(x) * y
-        if t.hi > 709.79 { return .infinity }
-        if t.hi < -745.2 { return 0 }
+        let l = log(x)
+        let estimate = l.hi * y  // may overflow, where the double-double product would give NaN
+        if estimate.isNaN { return .nan }
+        if estimate > 709.79 { return .infinity }
+        if estimate < -745.2 { return 0 }
+        let t = l * y
+        guard t.hi.isFinite else { return estimate > 0 ? .infinity : 0 }
         return exp(t)
     }
 
@@ -1435,14 +1649,17 @@ private enum FloatPower {
             m /= 2
             e += 1
         }
-        // log(m) = 2·atanh(s), s = (m - 1) / (m + 1), |s| < 0.172
+        // log(m) = 2·atanh(s) = 2s·(1 + s²/3 + s⁴/5 + ...), s = (m - 1) / (m + 1), |s| < 0.172.
+        // All in double-double: `y` multiplies any error here, and can be large.
         let f = m - 1  // exact
         let s = DD(f) / DD.sum(2, f)
-        let s2 = s.hi * s.hi
-        var tail = 0.0
-        for k in stride(from: 14, through: 1, by: -1) { tail = s2 * (1 / Double(2 * k + 1) + tail) }
-        let logM = DD(2 * s.hi, 2 * s.lo) + DD(2 * s.hi * tail)
-        return ln2 * Double(e) + logM
+        let s2 = s * s
+        var series = DD(0)
+        for k in stride(from: 14, through: 1, by: -1) {
+            series = s2 * (DD(1) / DD(Double(2 * k + 1)) + series)
+        }
+        let twoS = DD(2 * s.hi, 2 * s.lo)
+        return ln2 * Double(e) + (twoS + twoS * series)
     }
 
     static func exp(_ t: DD) -> Double {
@@ -1451,13 +1668,11 @@ private enum FloatPower {
         let p = ln2.hi * k
         let pe = (-p).addingProduct(ln2.hi, k)
         let d = DD.sum(t.hi, -p)
-        let rHi = d.hi
-        let rLo = d.lo - pe + t.lo - ln2.lo * k
-        // e^r - 1 for |r| <= 0.35 by its Taylor series
-        var poly = 0.0
-        for n in stride(from: 18, through: 1, by: -1) { poly = rHi * (1 + poly) / Double(n) }
-        // poly accumulates r/1·(1 + r/2·(1 + ...)), which is e^r - 1.
-        let expR = 1 + (poly + rLo * (1 + poly))
-        return Double(sign: .plus, exponent: Int(k), significand: expR)
+        let r = DD.normalized(d.hi, d.lo - pe + t.lo - ln2.lo * k)
+        // e^r - 1 = r/1·(1 + r/2·(1 + r/3·(...))) for |r| <= 0.35, in double-double.
+        var series = DD(0)
+        for n in stride(from: 20, through: 1, by: -1) { series = r * (DD(1) + series) / DD(Double(n)) }
+        let expR = DD(1) + series
+        return Double(sign: .plus, exponent: Int(k), significand: expR.hi)
     }
 }

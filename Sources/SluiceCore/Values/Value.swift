@@ -102,7 +102,8 @@ extension Value {
         }
     }
 
-    /// Truthiness as conditions see it: null, false, 0, "" and empty collections are false.
+    /// Loose truthiness for callers that want it: null, false, 0, "" and empty collections are false.
+    /// (`when:` conditions do not use it; they must produce a real bool, as in Rhai.)
     public var isTruthy: Bool {
         switch self {
         case .null: return false
