@@ -8,6 +8,7 @@ public enum BuiltinTasks {
         DelayTask.registration,
         ConvertTask.registration,
         IterateTask.registration,
+    ] + EngineOperators.all + [
         ShellTask.registration,
         HTTPRequestTask.registration,
     ]

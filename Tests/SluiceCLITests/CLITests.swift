@@ -45,6 +45,14 @@ struct CLITests {
         #expect(r.stderr.contains("completed"))
     }
 
+    @Test("The README's task table is the one `sluice tasks --markdown` generates")
+    func readmeTaskTable() throws {
+        let r = try CLI.run(["tasks", "--markdown"])
+        #expect(r.status == 0)
+        let readme = try String(contentsOf: CLI.root.appendingPathComponent("README.md"), encoding: .utf8)
+        #expect(readme.contains(r.stdout), "README.md's task table is stale: regenerate it with `sluice tasks --markdown`")
+    }
+
     @Test("Every example written by `sluice init` runs")
     func initExamplesRun() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-init-\(getpid())").path

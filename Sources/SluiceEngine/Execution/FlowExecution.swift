@@ -21,6 +21,8 @@ final class FlowExecution: Sendable {
 
     private struct State {
         var activeRuns: [ObjectIdentifier: RunState] = [:]
+        /// Active runs that hold a place under `max_runs_in_flight`.
+        var limitedRuns = 0
         var sourcesRunning = 0
         var ending: Ending?
         var waiter: CheckedContinuation<Ending, Never>?
@@ -103,6 +105,9 @@ final class FlowExecution: Sendable {
                 self.end(.cancelled)
             }
             if ending != .natural { group.cancelAll() }
+            for index in plan.buffers {
+                if case .buffer(let b) = stages[index].behavior { b.shutdown() }
+            }
             for stage in stages { stage.channel.close() }
             parallelLimiter?.releaseAll()
             runLimiter.releaseAll()
@@ -134,17 +139,11 @@ final class FlowExecution: Sendable {
         let number = runCounter.add(1, ordering: .relaxed).newValue
         let run = RunState(number: number, prefix: runPrefix, startedAt: clock.uptime(), execution: self)
         run.retain()
-        state.withLock { $0.activeRuns[ObjectIdentifier(run)] = run }
-        if !bus.isEmpty {
-            bus.emit(EngineEvent(.runStarted, flow: plan.definition.name, runID: run.id, task: source?.name, timestamp: clock.now()))
+        state.withLock {
+            $0.activeRuns[ObjectIdentifier(run)] = run
+            $0.limitedRuns += 1
         }
-        if let timeout = plan.definition.settings.runTimeout {
-            let clock = self.clock
-            run.setTimer(Task { [weak run] in
-                guard (try? await clock.sleep(for: timeout)) != nil else { return }
-                run?.fail("run exceeded its deadline of \(timeout.shortDescription)", task: nil)
-            })
-        }
+        announce(run, startedBy: source?.name)
         let envelope = Envelope(event: event, run: run, scatter: [])
         if let source, source.children.isEmpty {
             run.record(LeafResult(task: source.name, event: event))
@@ -158,6 +157,31 @@ final class FlowExecution: Sendable {
         return run
     }
 
+    /// Starts the run a buffer's batch of several runs' events carries on in. It holds one
+    /// token for the caller and does not count against `max_runs_in_flight`: it stands for
+    /// runs that already do.
+    func startBatchRun(from stage: Stage) -> RunState {
+        let number = runCounter.add(1, ordering: .relaxed).newValue
+        let run = RunState(number: number, prefix: runPrefix, startedAt: clock.uptime(), limited: false, execution: self)
+        run.retain()
+        state.withLock { $0.activeRuns[ObjectIdentifier(run)] = run }
+        announce(run, startedBy: stage.name)
+        return run
+    }
+
+    private func announce(_ run: RunState, startedBy task: String?) {
+        if !bus.isEmpty {
+            bus.emit(EngineEvent(.runStarted, flow: plan.definition.name, runID: run.id, task: task, timestamp: clock.now()))
+        }
+        if let timeout = plan.definition.settings.runTimeout {
+            let clock = self.clock
+            run.setTimer(Task { [weak run] in
+                guard (try? await clock.sleep(for: timeout)) != nil else { return }
+                run?.fail("run exceeded its deadline of \(timeout.shortDescription)", task: nil)
+            })
+        }
+    }
+
     var isEnding: Bool { state.withLock { $0.ending != nil } }
 
     private func sourceFinished() {
@@ -165,7 +189,36 @@ final class FlowExecution: Sendable {
             s.sourcesRunning -= 1
             return s.sourcesRunning == 0 && s.activeRuns.isEmpty
         }
-        if done { end(.natural) }
+        if done { end(.natural) } else { runStalled() }
+    }
+
+    /// Some run has nothing left in flight but events held by buffers. When every open run is
+    /// in that state and no more runs can start (the sources are done, or `max_runs_in_flight`
+    /// is reached), nothing would ever move again: the buffers nearest the sources emit what
+    /// they hold, and the flow goes on.
+    func runStalled() {
+        guard !plan.buffers.isEmpty else { return }
+        let reason = state.withLock { s -> String? in
+            guard s.ending == nil, !s.activeRuns.isEmpty else { return nil }
+            let reason: String
+            if s.sourcesRunning == 0 {
+                reason = "completion"
+            } else if s.limitedRuns >= plan.definition.settings.maxRunsInFlight {
+                reason = "capacity"
+            } else {
+                return nil
+            }
+            for run in s.activeRuns.values where !run.isStalled { return nil }
+            return reason
+        }
+        guard let reason else { return }
+        let holding = plan.buffers.filter { index in
+            guard case .buffer(let b) = stages[index].behavior else { return false }
+            return b.heldCount.load(ordering: .sequentiallyConsistent) > 0
+        }
+        for index in holding where plan.upstreamBuffers[index]?.isDisjoint(with: holding) ?? true {
+            stages[index].channel.sendControl(.drain(reason: reason))
+        }
     }
 
     /// A task attempt was stopped by cancellation.
@@ -185,19 +238,20 @@ final class FlowExecution: Sendable {
     }
 
     func runFinished(_ run: RunState, report: RunReport) {
-        let done = state.withLock { s -> Bool in
-            guard s.activeRuns.removeValue(forKey: ObjectIdentifier(run)) != nil else { return false }
+        let (done, sourcesDone) = state.withLock { s -> (Bool, Bool) in
+            guard s.activeRuns.removeValue(forKey: ObjectIdentifier(run)) != nil else { return (false, false) }
+            if run.limited { s.limitedRuns -= 1 }
             switch report.status {
             case .completed: s.completed += 1
             case .failed: s.failed += 1
             default: s.cancelled += 1
             }
-            return s.sourcesRunning == 0 && s.activeRuns.isEmpty
+            return (s.sourcesRunning == 0 && s.activeRuns.isEmpty, s.sourcesRunning == 0)
         }
-        runLimiter.release()
+        if run.limited { runLimiter.release() }
         emitRunEnd(report)
         onRunFinished(report)
-        if done { end(.natural) }
+        if done { end(.natural) } else if sourcesDone { runStalled() }
     }
 
     private func emitRunEnd(_ report: RunReport, interrupted: [String]? = nil) {

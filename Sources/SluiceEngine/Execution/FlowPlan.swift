@@ -11,6 +11,9 @@ public final class FlowPlan: Sendable {
     let sources: [Int]
     /// Stages an on-demand trigger feeds (no parents, not sources).
     let roots: [Int]
+    /// Stages that are buffers, and for each the buffers upstream of it.
+    let buffers: [Int]
+    let upstreamBuffers: [Int: Set<Int>]
     let clock: any EngineClock
     let bus: EventBus
     let environmentValue: Value
@@ -55,8 +58,8 @@ public final class FlowPlan: Sendable {
                 case .source(let make):
                     behavior = .source(try make(setup))
                     sources.append(i)
-                case .engineOperator:
-                    throw TaskError.invalidConfig("operator task types are not available yet")
+                case .engineOperator(.buffer): behavior = .buffer(try BufferOperator(setup))
+                case .engineOperator(.gather): behavior = .gather(try GatherOperator(setup))
                 }
             } catch {
                 errors.append(FlowError(.invalidValue, "task '\(task.name)': \(Stage.classify(error).message)", at: task.location))
@@ -102,6 +105,31 @@ public final class FlowPlan: Sendable {
         self.stages = stages
         self.sources = sources
         self.roots = roots
+        let buffers = stages.filter { if case .buffer = $0.behavior { true } else { false } }.map(\.index)
+        self.buffers = buffers
+        self.upstreamBuffers = FlowPlan.upstream(of: buffers, among: Set(buffers), stages: stages)
+    }
+
+    /// For each of `targets`, the members of `among` it can receive events from (through any
+    /// path, dead-letter routes included).
+    private static func upstream(of targets: [Int], among: Set<Int>, stages: [Stage]) -> [Int: Set<Int>] {
+        guard !targets.isEmpty else { return [:] }
+        var parents: [[Int]] = Array(repeating: [], count: stages.count)
+        for stage in stages {
+            for child in stage.children { parents[child.stage].append(stage.index) }
+            if let target = stage.deadLetter { parents[target].append(stage.index) }
+        }
+        var result: [Int: Set<Int>] = [:]
+        for target in targets {
+            var seen: Set<Int> = []
+            var stack = parents[target]
+            while let next = stack.popLast() {
+                guard seen.insert(next).inserted else { continue }
+                stack.append(contentsOf: parents[next])
+            }
+            result[target] = seen.intersection(among)
+        }
+        return result
     }
 
     private static func isDeadLetterTarget(_ name: String, in tasks: [TaskDefinition]) -> Bool {

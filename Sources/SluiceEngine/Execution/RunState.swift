@@ -63,13 +63,19 @@ final class RunState: Sendable {
     let number: UInt64
     let prefix: String
     let startedAt: Duration
+    /// Whether the run counts against `max_runs_in_flight` (a buffer's batch run does not).
+    let limited: Bool
     private let inflight = Atomic<Int>(0)
+    /// Tokens held by a buffer (or by a batch run that absorbed this run): the run waits on
+    /// them but does no work of its own.
+    private let held = Atomic<Int>(0)
     private let failedFlag = Atomic<Bool>(false)
     private let inner = Mutex(Inner())
     unowned let execution: FlowExecution
 
-    init(number: UInt64, prefix: String, startedAt: Duration, execution: FlowExecution) {
+    init(number: UInt64, prefix: String, startedAt: Duration, limited: Bool = true, execution: FlowExecution) {
         self.number = number
+        self.limited = limited
         self.prefix = prefix
         self.startedAt = startedAt
         self.execution = execution
@@ -84,9 +90,31 @@ final class RunState: Sendable {
         inflight.add(n, ordering: .relaxed)
     }
 
-    /// Gives back one token; the last one makes the run quiescent.
+    /// Gives back one token; the last one makes the run quiescent. When only held tokens are
+    /// left, the run is stalled: the execution may have to drain its buffers.
     func release() {
-        if inflight.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { quiesced() }
+        let left = inflight.subtract(1, ordering: .sequentiallyConsistent).newValue
+        if left == 0 {
+            quiesced()
+        } else if left == held.load(ordering: .sequentiallyConsistent) {
+            execution.runStalled()
+        }
+    }
+
+    /// Marks one of the run's tokens as held by a buffer.
+    func hold() {
+        held.add(1, ordering: .sequentiallyConsistent)
+    }
+
+    /// The buffer let go of a held token (the caller still releases the token itself).
+    func unhold() {
+        held.subtract(1, ordering: .sequentiallyConsistent)
+    }
+
+    /// True when everything the run still has in flight is held by buffers.
+    var isStalled: Bool {
+        let h = held.load(ordering: .sequentiallyConsistent)
+        return h > 0 && inflight.load(ordering: .sequentiallyConsistent) == h
     }
 
     /// A join at `stage` holds part of this run; it must be flushed if the rest never comes.
@@ -180,6 +208,7 @@ final class RunState: Sendable {
             for run in absorbed {
                 if report.status == .failed { run.fail(report.error ?? "failed", task: report.failedTask) }
                 if report.status == .cancelled { run.markCancelled() }
+                run.unhold()
                 run.release()
             }
             execution.runFinished(self, report: report)

@@ -21,8 +21,12 @@ struct Envelope: Sendable {
 enum StageItem: Sendable {
     /// An event from the parent in `slot` (-1: deliver as is, no join).
     case event(Envelope, slot: Int)
-    /// The run went quiet while a join here waits on it: fire with what arrived.
+    /// The run went quiet while a join or gather here waits on it: fire with what arrived.
     case flush(RunState)
+    /// A buffer's timer for the batch of `key` went off.
+    case tick(key: String, generation: UInt64)
+    /// Emit everything a buffer holds (the flow's input ended, or its run limit is reached).
+    case drain(reason: String)
 }
 
 /// An edge as the engine uses it: into which slot of the child, picking which port.
@@ -40,6 +44,15 @@ final class Stage: Sendable {
     enum Behavior: Sendable {
         case processor(any TaskProcessor)
         case source(any TaskSource)
+        case buffer(BufferOperator)
+        case gather(GatherOperator)
+
+        var isOperator: Bool {
+            switch self {
+            case .buffer, .gather: return true
+            default: return false
+            }
+        }
     }
 
     let index: Int
@@ -84,12 +97,13 @@ final class Stage: Sendable {
         self.condition = condition
         self.retry = retry
         self.timeout = definition.timeout
-        self.concurrency = definition.concurrency ?? 1
+        // Operators keep state across events: one worker each.
+        self.concurrency = behavior.isOperator ? 1 : definition.concurrency ?? 1
         self.shared = shared
         self.edges = edges
         self.slots = slots
         self.usesPorts = edges.contains(where: { $0.toPort != nil })
-        self.joins = slots.count > 1 && definition.join == .all
+        self.joins = slots.count > 1 && definition.join == .all && !behavior.isOperator
         self.children = children
         self.deadLetter = deadLetter
         self.random = random
@@ -116,6 +130,13 @@ final class Stage: Sendable {
 
     private func handle(_ item: StageItem, _ out: inout Outbox, _ execution: FlowExecution) async {
         switch item {
+        case .tick(let key, let generation):
+            if case .buffer(let buffer) = behavior { buffer.tick(key: key, generation: generation, stage: self, &out, execution) }
+        case .drain(let reason):
+            if case .buffer(let buffer) = behavior { buffer.drain(reason: reason, stage: self, &out, execution) }
+        case .flush(let run) where behavior.isOperator:
+            if case .gather(let gather) = behavior { gather.flush(run, stage: self, &out, execution) }
+            out.release(run)
         case .flush(let run):
             let waiting = joinState.withLock { state -> [(JoinKey, [Envelope?])] in
                 let keys = state.keys.filter { $0.run == ObjectIdentifier(run) }
@@ -215,13 +236,23 @@ final class Stage: Sendable {
                 return
             }
         }
-        guard case .processor(let processor) = behavior else {
+        let renderedConfig = config.isDynamic ? config.render(execution.templateContext(for: envelope.event, run: run)) : config.raw
+        let processor: any TaskProcessor
+        switch behavior {
+        case .processor(let p):
+            processor = p
+        case .buffer(let buffer):
+            buffer.receive(envelope, config: renderedConfig, stage: self, &out, execution)
+            return
+        case .gather(let gather):
+            gather.receive(envelope, stage: self, &out, execution)
+            return
+        case .source:
             // A source in the middle of a flow only forwards (its events come from itself).
             route(.event(envelope.event), from: envelope, &out, execution)
             return
         }
         var attempt = 1
-        let renderedConfig = config.isDynamic ? config.render(execution.templateContext(for: envelope.event, run: run)) : config.raw
         while true {
             let context = TaskContext(config: renderedConfig, taskName: name, attempt: attempt, shared: shared, run: run)
             let started = shared.clock.uptime()
@@ -287,7 +318,7 @@ final class Stage: Sendable {
         return TaskError(String(describing: error), retryable: true)
     }
 
-    private func fail(_ envelope: Envelope, _ error: TaskError, attempt: Int, _ out: inout Outbox, _ execution: FlowExecution, duration: Duration? = nil) {
+    func fail(_ envelope: Envelope, _ error: TaskError, attempt: Int, _ out: inout Outbox, _ execution: FlowExecution, duration: Duration? = nil) {
         let run = envelope.run
         shared.emit(.taskFailed, run: run, task: name, attempt: attempt, message: error.message, duration: duration)
         var failed = envelope.event
@@ -325,7 +356,7 @@ final class Stage: Sendable {
         }
     }
 
-    private func deliver(_ envelope: Envelope, _ out: inout Outbox) {
+    func deliver(_ envelope: Envelope, _ out: inout Outbox) {
         if children.isEmpty {
             envelope.run.record(LeafResult(task: name, event: envelope.event))
             return
