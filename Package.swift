@@ -59,7 +59,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "SluiceBench",
-            dependencies: ["SluiceCore", "SluiceConfig", "SluiceEngine", "SluiceTasks"],
+            dependencies: ["SluiceCore", "SluiceConfig", "SluiceEngine", "SluiceTasks", "SluiceTesting"],
             path: "Sources/SluiceBench"
         ),
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),

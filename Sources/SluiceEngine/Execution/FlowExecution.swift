@@ -49,7 +49,7 @@ final class FlowExecution: Sendable {
 
     init(plan: FlowPlan, onRunFinished: @escaping @Sendable (RunReport) -> Void) {
         self.plan = plan
-        self.stages = plan.stages
+        self.stages = plan.stages.map { $0.fresh() }
         self.clock = plan.clock
         self.bus = plan.bus
         self.environmentValue = plan.environmentValue

@@ -89,17 +89,24 @@ final class BufferOperator: Sendable {
     let heldCount = Atomic<Int>(0)
     private let state = Mutex(State())
 
-    init(_ setup: TaskSetup) throws(TaskError) {
+    convenience init(_ setup: TaskSetup) throws(TaskError) {
         let size = try setup.config.int("size") ?? 100
         guard size >= 1 else { throw TaskError.invalidConfig("'size' must be at least 1, got \(size)") }
         // `timeout` is read like every task's timeout; for a buffer it bounds a batch's wait.
         var timeout = setup.definition.timeout
         if timeout == nil { timeout = try setup.config.duration("timeout") }
         if let timeout, timeout <= .zero { throw TaskError.invalidConfig("'timeout' must be positive") }
+        self.init(size: size, timeout: timeout, keyed: setup.config["partition_key"] != nil)
+    }
+
+    private init(size: Int, timeout: Duration?, keyed: Bool) {
         self.size = size
         self.timeout = timeout
-        self.keyed = setup.config["partition_key"] != nil
+        self.keyed = keyed
     }
+
+    /// The same buffer with nothing held, for a new execution of the plan.
+    func fresh() -> BufferOperator { BufferOperator(size: size, timeout: timeout, keyed: keyed) }
 
     func receive(_ envelope: Envelope, config: Value.Object, stage: Stage, _ out: inout Outbox, _ execution: FlowExecution) {
         let key = keyed ? (config["partition_key"] ?? .null).textValue : ""
@@ -254,13 +261,20 @@ final class GatherOperator: Sendable {
     let failureThreshold: Double
     private let groups = Mutex<[Key: Group]>([:])
 
-    init(_ setup: TaskSetup) throws(TaskError) {
+    convenience init(_ setup: TaskSetup) throws(TaskError) {
         let threshold = try setup.config.double("failure_threshold") ?? 0
         guard (0...1).contains(threshold) else {
             throw TaskError.invalidConfig("'failure_threshold' must be between 0 and 1, got \(threshold)")
         }
-        self.failureThreshold = threshold
+        self.init(failureThreshold: threshold)
     }
+
+    private init(failureThreshold: Double) {
+        self.failureThreshold = failureThreshold
+    }
+
+    /// The same gather with nothing collected, for a new execution of the plan.
+    func fresh() -> GatherOperator { GatherOperator(failureThreshold: failureThreshold) }
 
     func receive(_ envelope: Envelope, stage: Stage, _ out: inout Outbox, _ execution: FlowExecution) {
         let run = envelope.run

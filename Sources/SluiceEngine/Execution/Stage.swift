@@ -111,6 +111,20 @@ final class Stage: Sendable {
 
     var isLeaf: Bool { children.isEmpty }
 
+    /// This stage with its own channel and empty joins and operator state: a plan is built
+    /// once and may run many times, even at once, and each execution needs its own.
+    func fresh() -> Stage {
+        var behavior = self.behavior
+        switch behavior {
+        case .buffer(let b): behavior = .buffer(b.fresh())
+        case .gather(let g): behavior = .gather(g.fresh())
+        case .processor, .source: break
+        }
+        return Stage(index: index, definition: definition, spec: spec, behavior: behavior, config: config, condition: condition,
+                     retry: retry, shared: shared, edges: edges, slots: slots, children: children, deadLetter: deadLetter,
+                     bufferSize: channel.capacity, random: random)
+    }
+
     // MARK: - Worker loop
 
     func work(_ execution: FlowExecution) async {

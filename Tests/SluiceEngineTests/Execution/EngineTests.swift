@@ -46,6 +46,47 @@ struct EngineTests {
         #expect(h.recorder.events(.runCompleted).count == 1)
     }
 
+    @Test("A long chain runs")
+    func longChain() async throws {
+        let h = FlowHarness(registry: registry())
+        var lines = ["flow:", "  tasks:"]
+        for i in 0..<100 { lines.append("    - pass: {name: t\(i)}") }
+        let (summary, reports) = try await h.run(lines.joined(separator: "\n"), input: ["x": 1])
+        #expect(summary.runsCompleted == 1)
+        #expect(reports.first?.resultValue == ["x": 1])
+        // Without any event sink, too (the engine skips building events then).
+        let quiet = Engine(registry: registry(), sinks: [])
+        let (again, _) = await quiet.runOnce(try quiet.prepare(h.loader.load(text: lines.joined(separator: "\n"), file: "t.yaml")), input: ["x": 1])
+        #expect(again.runsCompleted == 1)
+    }
+
+    @Test("A prepared plan runs many times, one after another and at once")
+    func planReuse() async throws {
+        let h = FlowHarness(registry: registry(EngineOperators.all))
+        let plan = try h.plan("""
+            flow:
+              tasks:
+                - split: {name: each}
+                - tag: {name: mark, value: 1}
+                - gather: {name: all}
+            """)
+        for i in 0..<3 {
+            let (summary, reports) = await h.engine.runOnce(plan, input: [["i": .int(Int64(i))]])
+            #expect(summary.runsCompleted == 1)
+            #expect(reports.first?.resultValue == [["i": .int(Int64(i)), "mark": 1]])
+        }
+        let results = await withTaskGroup(of: Int.self) { group in
+            for i in 0..<8 {
+                group.addTask {
+                    let (_, reports) = await h.engine.runOnce(plan, input: .array(Array(repeating: .emptyObject, count: i + 1)))
+                    return reports.first?.resultValue.arrayValue?.count ?? -1
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(results.sorted() == Array(1...8))
+    }
+
     @Test("A task with several parents waits for all of them and gets their data by parent name")
     func joinByName() async throws {
         let h = FlowHarness(registry: registry())
