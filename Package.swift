@@ -46,6 +46,7 @@ let package = Package(
             dependencies: [
                 "SluiceEngine",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         // Test clock, flow harness.

@@ -1,6 +1,8 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOPosix
+import Synchronization
 import NIOHTTP1
 import SluiceCore
 import SluiceEngine
@@ -109,9 +111,10 @@ struct HTTPRequestTask: TaskProcessor {
         do {
             // The engine's per-attempt `timeout` cancels this task; this bound only keeps a
             // request without one from hanging forever.
-            response = try await HTTPClient.shared.execute(request, timeout: .seconds(300))
+            let connectTimeout = try config.duration("connect_timeout") ?? .seconds(10)
+            response = try await HTTPClients.client(connectTimeout: connectTimeout).execute(request, timeout: .seconds(300))
             bytes = try await response.body.collect(upTo: limit)
-        } catch let error as HTTPClientError where error == .connectTimeout || error == .readTimeout || error == .deadlineExceeded {
+        } catch let error as HTTPClientError where error == .readTimeout || error == .deadlineExceeded {
             throw TaskError("\(method) \(urlText): \(error)", code: .timeout, retryable: true)
         } catch is CancellationError {
             throw CancellationError()
@@ -151,6 +154,25 @@ struct HTTPRequestTask: TaskProcessor {
             let contentType = headers.first(name: "content-type")?.lowercased() ?? ""
             if contentType.contains("json"), let v = try? Value.parseJSON(bytes: bytes) { return v }
             return .string(String(decoding: bytes, as: UTF8.self))
+        }
+    }
+}
+
+/// HTTP clients shared by every `http_request` task, one per connect timeout. A client's pool
+/// keeps trying to connect until its connect timeout passes, so a refused connection fails after
+/// `connect_timeout`, not after the request's whole deadline. They live as long as the process.
+enum HTTPClients {
+    private static let clients = Mutex<[Duration: HTTPClient]>([:])
+
+    static func client(connectTimeout: Duration) -> HTTPClient {
+        clients.withLock { clients in
+            if let existing = clients[connectTimeout] { return existing }
+            var configuration = HTTPClient.Configuration()
+            let ms = connectTimeout.components.seconds * 1000 + connectTimeout.components.attoseconds / 1_000_000_000_000_000
+            configuration.timeout.connect = .milliseconds(max(1, ms))
+            let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+            clients[connectTimeout] = client
+            return client
         }
     }
 }
