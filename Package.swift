@@ -1,6 +1,18 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+/// Linker flags that put the Swift runtime and Foundation inside the release `sluice` binary
+/// (the libraries Foundation itself needs are named, since the modules were compiled for
+/// dynamic linking).
+let staticLinking = [
+    "-static-stdlib",
+    "-Xlinker", "--start-group",
+    "-lFoundation", "-lFoundationInternationalization", "-lFoundationEssentials", "-lCoreFoundation",
+    "-l_FoundationICU", "-l_FoundationCShims", "-l_FoundationCollections", "-lswiftSynchronization",
+    "-Xlinker", "--end-group",
+    "-lstdc++", "-lm", "-Xclang-linker", "-no-pie",
+]
+
 let package = Package(
     name: "Sluice",
     platforms: [.macOS(.v15)],
@@ -56,7 +68,11 @@ let package = Package(
             dependencies: [
                 "SluiceCore", "SluiceConfig", "SluiceEngine", "SluiceTasks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            // A release `sluice` is one self-contained binary: the Swift runtime and Foundation
+            // linked in. It also starts faster and needs a third of the memory (no dynamic
+            // loading and relocation of libFoundation); see the README's benchmarks.
+            linkerSettings: [.unsafeFlags(staticLinking, .when(platforms: [.linux], configuration: .release))]
         ),
         .executableTarget(
             name: "SluiceBench",

@@ -13,6 +13,10 @@ public enum BuiltinTasks {
         HTTPRequestTask.registration,
     ]
 
+    /// Kills every child process a `shell` task started, with what they started in turn: for
+    /// a process that is about to exit without waiting for its runs.
+    public static func killChildProcesses() { ProcessRegistry.shared.killAll() }
+
     /// A registry holding every built-in task type.
     public static var registry: TaskRegistry {
         var registry = TaskRegistry()

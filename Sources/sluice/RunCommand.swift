@@ -104,6 +104,7 @@ final class InterruptHandler: @unchecked Sendable {
                     Console.error("stopping (press Ctrl-C again to exit at once)")
                     onInterrupt()
                 } else {
+                    BuiltinTasks.killChildProcesses()
                     exit(ExitStatus.interrupted)
                 }
             }

@@ -139,6 +139,11 @@ struct ShellTask: TaskProcessor {
 }
 
 /// A child process with its output read line by line while it runs.
+///
+/// Started with `posix_spawn` in a process group of its own (so cancelling kills whatever it
+/// started too); one thread per child polls its pipes, feeds its stdin and reaps it. This is
+/// leaner than Foundation's `Process` (no run loop, no thread per pipe), which matters for
+/// flows that are mostly short commands.
 enum ChildProcess {
     struct Result: Sendable {
         var exitCode: Int32
@@ -148,118 +153,230 @@ enum ChildProcess {
 
     static func run(executable: String, arguments: [String], environment: [String: String], workdir: String?, stdin: [UInt8]?,
                     maxOutputBytes: Int, onStdout: (@Sendable (String) -> Void)?, onStderr: (@Sendable (String) -> Void)?) async throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.environment = environment
         if let workdir {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: workdir, isDirectory: &isDirectory), isDirectory.boolValue else {
+            var info = stat()
+            guard stat(workdir, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
                 throw TaskError.permanent("workdir '\(workdir)' is not a directory")
             }
-            process.currentDirectoryURL = URL(fileURLWithPath: workdir)
         }
-        let outPipe = Pipe(), errPipe = Pipe()
-        process.standardOutput = outPipe
-        process.standardError = errPipe
-        let inPipe: Pipe? = stdin == nil ? nil : Pipe()
-        process.standardInput = inPipe ?? FileHandle.nullDevice
-
-        let outReader = LineReader(limit: maxOutputBytes, onLine: onStdout)
-        let errReader = LineReader(limit: maxOutputBytes, onLine: onStderr)
-
+        let pid = try spawn(executable: executable, arguments: arguments, environment: environment, workdir: workdir,
+                            feedsStdin: stdin != nil)
+        let child = pid.child
+        ProcessRegistry.shared.add(child)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Result, Error>) in
-                let group = DispatchGroup()
-                group.enter(); group.enter(); group.enter()
-                outReader.start(outPipe.fileHandleForReading) { group.leave() }
-                errReader.start(errPipe.fileHandleForReading) { group.leave() }
-                process.terminationHandler = { _ in group.leave() }
-                do {
-                    try process.run()
-                } catch {
-                    outPipe.fileHandleForWriting.closeFile()
-                    errPipe.fileHandleForWriting.closeFile()
-                    continuation.resume(throwing: TaskError.permanent("cannot start \(executable): \(error.localizedDescription)"))
-                    return
-                }
-                // The child holds its own copies of the write ends; ours must close for EOF to arrive.
-                try? outPipe.fileHandleForWriting.close()
-                try? errPipe.fileHandleForWriting.close()
-                if let inPipe, let stdin {
-                    DispatchQueue.global().async {
-                        let handle = inPipe.fileHandleForWriting
-                        stdin.withUnsafeBytes { raw in
-                            var offset = 0
-                            while offset < raw.count {
-                                let n = write(handle.fileDescriptor, raw.baseAddress! + offset, raw.count - offset)
-                                if n <= 0 { break }
-                                offset += n
-                            }
-                        }
-                        try? handle.close()
-                    }
-                }
-                ProcessRegistry.shared.add(process)
-                group.notify(queue: .global()) {
-                    ProcessRegistry.shared.remove(process)
-                    if outReader.overflowed || errReader.overflowed {
+                let out = LineReader(limit: maxOutputBytes, onLine: onStdout)
+                let err = LineReader(limit: maxOutputBytes, onLine: onStderr)
+                Thread.detachNewThread {
+                    pump(stdout: pid.stdout, stderr: pid.stderr, stdin: pid.stdin, input: stdin ?? [], out: out, err: err)
+                    var status: Int32 = 0
+                    while waitpid(child, &status, 0) == -1 && errno == EINTR {}
+                    ProcessRegistry.shared.remove(child)
+                    if out.overflowed || err.overflowed {
                         continuation.resume(throwing: TaskError.permanent("output exceeded max_output_bytes (\(maxOutputBytes))"))
                         return
                     }
-                    let code = process.terminationReason == .uncaughtSignal ? -1 : process.terminationStatus
-                    continuation.resume(returning: Result(exitCode: code, stdout: outReader.text, stderr: errReader.text))
+                    // Exited normally: its code; killed by a signal: -1.
+                    let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : -1
+                    continuation.resume(returning: Result(exitCode: code, stdout: out.text, stderr: err.text))
                 }
             }
         } onCancel: {
-            ProcessRegistry.shared.kill(process)
+            ProcessRegistry.shared.kill(child)
         }
+    }
+
+    private struct Spawned {
+        var child: pid_t
+        var stdout: Int32
+        var stderr: Int32
+        var stdin: Int32  // -1 when the child reads /dev/null
+    }
+
+    /// Held while pipes are made and a child is started, so no child inherits another's pipe
+    /// in the moment before it is marked close-on-exec (which would delay that pipe's EOF).
+    private static let spawnLock = Mutex(())
+
+    private static func pipePair() throws -> (read: Int32, write: Int32) {
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { throw TaskError("cannot create a pipe: \(String(cString: strerror(errno)))") }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        return (fds[0], fds[1])
+    }
+
+    private typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
+
+    /// glibc's `posix_spawn_file_actions_addchdir_np` (2.29+), which Swift's Glibc module does not export.
+    private static let addChdir: AddChdir? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addchdir_np") else { return nil }
+        return unsafeBitCast(symbol, to: AddChdir.self)
+    }()
+
+    private static func spawn(executable: String, arguments: [String], environment: [String: String], workdir: String?,
+                              feedsStdin: Bool) throws -> Spawned {
+        try spawnLock.withLock { _ throws -> Spawned in
+            try spawnLocked(executable: executable, arguments: arguments, environment: environment, workdir: workdir, feedsStdin: feedsStdin)
+        }
+    }
+
+    private static func spawnLocked(executable: String, arguments: [String], environment: [String: String], workdir: String?,
+                                    feedsStdin: Bool) throws -> Spawned {
+        if workdir != nil && addChdir == nil { throw TaskError.permanent("workdir is not supported by this system's C library") }
+        let out = try pipePair()
+        let err = try pipePair()
+        let input = feedsStdin ? try pipePair() : nil
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if let input {
+            posix_spawn_file_actions_adddup2(&actions, input.read, 0)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
+        posix_spawn_file_actions_adddup2(&actions, out.write, 1)
+        posix_spawn_file_actions_adddup2(&actions, err.write, 2)
+        if let workdir, let addChdir { _ = addChdir(&actions, workdir) }
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // Its own process group; default signal handling and an empty mask, whatever ours are.
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for sig in [SIGPIPE, SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGCHLD] { sigaddset(&defaults, sig) }
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for p in argv { free(p) }
+            for p in envp { free(p) }
+        }
+        var child: pid_t = 0
+        let rc = posix_spawn(&child, executable, &actions, &attributes, argv, envp)
+        // The child has its own copies of these ends; ours must close for EOF to arrive.
+        close(out.write)
+        close(err.write)
+        if let input { close(input.read) }
+        guard rc == 0 else {
+            close(out.read)
+            close(err.read)
+            if let input { close(input.write) }
+            throw TaskError.permanent("cannot start \(executable): \(String(cString: strerror(rc)))")
+        }
+        if let input { _ = fcntl(input.write, F_SETFL, fcntl(input.write, F_GETFL) | O_NONBLOCK) }
+        return Spawned(child: child, stdout: out.read, stderr: err.read, stdin: input?.write ?? -1)
+    }
+
+    /// Reads stdout and stderr to EOF while writing `input` to stdin; closes every descriptor.
+    private static func pump(stdout: Int32, stderr: Int32, stdin: Int32, input: [UInt8], out: LineReader, err: LineReader) {
+        var inFD = stdin
+        var written = 0
+        if inFD >= 0 && input.isEmpty {
+            close(inFD)
+            inFD = -1
+        }
+        var open: [(fd: Int32, reader: LineReader)] = [(stdout, out), (stderr, err)]
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while !open.isEmpty || inFD >= 0 {
+            var fds = open.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+            if inFD >= 0 { fds.append(pollfd(fd: inFD, events: Int16(POLLOUT), revents: 0)) }
+            let ready = poll(&fds, nfds_t(fds.count), -1)
+            if ready < 0 {
+                if errno == EINTR { continue }
+                break
+            }
+            if inFD >= 0, let last = fds.last, last.revents != 0 {
+                if last.revents & Int16(POLLOUT) != 0 {
+                    let n = input.withUnsafeBytes { write(inFD, $0.baseAddress! + written, input.count - written) }
+                    if n > 0 { written += n }
+                    if written >= input.count || (n < 0 && errno != EAGAIN && errno != EINTR) {
+                        close(inFD)
+                        inFD = -1
+                    }
+                } else {
+                    // The child closed its stdin (or exited) without reading everything.
+                    close(inFD)
+                    inFD = -1
+                }
+            }
+            var stillOpen: [(fd: Int32, reader: LineReader)] = []
+            for (i, entry) in open.enumerated() {
+                guard fds[i].revents != 0 else {
+                    stillOpen.append(entry)
+                    continue
+                }
+                let n = chunk.withUnsafeMutableBytes { read(entry.fd, $0.baseAddress, 65536) }
+                if n > 0 {
+                    entry.reader.consume(chunk[0..<n])
+                    stillOpen.append(entry)
+                } else if n < 0 && (errno == EINTR || errno == EAGAIN) {
+                    stillOpen.append(entry)
+                } else {
+                    entry.reader.finish()
+                    close(entry.fd)
+                }
+            }
+            open = stillOpen
+        }
+        for entry in open { close(entry.fd) }
+        if inFD >= 0 { close(inFD) }
     }
 }
 
-/// Processes started by shell tasks, so cancellation can kill them (and their process group).
-final class ProcessRegistry: @unchecked Sendable {
+/// Processes started by shell tasks, so cancellation can kill them and their process group.
+final class ProcessRegistry: Sendable {
     static let shared = ProcessRegistry()
-    // Guarded by `lock`.
-    private let lock = NSLock()
-    private var running: Set<ObjectIdentifier> = []
-    private var killed: Set<ObjectIdentifier> = []
+    private struct State {
+        var running: Set<pid_t> = []
+        var killed: Set<pid_t> = []
+    }
+    private let state = Mutex(State())
 
-    func add(_ process: Process) {
-        lock.lock()
-        running.insert(ObjectIdentifier(process))
-        let alreadyKilled = killed.contains(ObjectIdentifier(process))
-        lock.unlock()
-        if alreadyKilled { signal(process) }
+    func add(_ pid: pid_t) {
+        let alreadyKilled = state.withLock { s in
+            s.running.insert(pid)
+            return s.killed.contains(pid)
+        }
+        if alreadyKilled { signal(pid) }
     }
 
-    func remove(_ process: Process) {
-        lock.lock()
-        running.remove(ObjectIdentifier(process))
-        killed.remove(ObjectIdentifier(process))
-        lock.unlock()
+    func remove(_ pid: pid_t) {
+        state.withLock { s in
+            s.running.remove(pid)
+            s.killed.remove(pid)
+        }
     }
 
-    func kill(_ process: Process) {
-        lock.lock()
-        killed.insert(ObjectIdentifier(process))
-        let isRunning = running.contains(ObjectIdentifier(process))
-        lock.unlock()
-        if isRunning { signal(process) }
+    func kill(_ pid: pid_t) {
+        let isRunning = state.withLock { s in
+            s.killed.insert(pid)
+            return s.running.contains(pid)
+        }
+        if isRunning { signal(pid) }
     }
 
-    private func signal(_ process: Process) {
-        let pid = process.processIdentifier
+    /// Kills every running child (the process is exiting).
+    func killAll() {
+        for pid in state.withLock({ Array($0.running) }) { signal(pid) }
+    }
+
+    private func signal(_ pid: pid_t) {
         guard pid > 0 else { return }
-        // A process that leads its own group takes its children down with it.
-        if getpgid(pid) == pid { Foundation.kill(-pid, SIGKILL) }
+        // The child leads its own group: this takes down what it started, too.
+        Foundation.kill(-pid, SIGKILL)
         Foundation.kill(pid, SIGKILL)
     }
 }
 
-/// Reads a pipe to EOF on a background thread, splitting lines as they arrive.
+/// Collects a pipe's bytes (up to a limit), splitting lines as they arrive.
 final class LineReader: @unchecked Sendable {
-    // Written only by the reading thread; read after `done` has been called.
+    // Only the child's pump thread touches these until it has finished.
     private var buffer: [UInt8] = []
     private var total: [UInt8] = []
     private(set) var overflowed = false
@@ -273,23 +390,13 @@ final class LineReader: @unchecked Sendable {
 
     var text: String { String(decoding: total, as: UTF8.self) }
 
-    func start(_ handle: FileHandle, done: @escaping @Sendable () -> Void) {
-        let fd = handle.fileDescriptor
-        Thread.detachNewThread { [self] in
-            var chunk = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, 65536) }
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { break }
-                consume(chunk[0..<n])
-            }
-            if !buffer.isEmpty, let onLine { onLine(String(decoding: buffer, as: UTF8.self)) }
-            try? handle.close()
-            done()
-        }
+    /// End of input: a last line without a newline still counts.
+    func finish() {
+        if !buffer.isEmpty, let onLine { onLine(String(decoding: buffer, as: UTF8.self)) }
+        buffer.removeAll()
     }
 
-    private func consume(_ bytes: ArraySlice<UInt8>) {
+    func consume(_ bytes: ArraySlice<UInt8>) {
         if total.count + bytes.count > limit {
             overflowed = true
         } else {

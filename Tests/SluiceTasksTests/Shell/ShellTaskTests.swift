@@ -57,4 +57,36 @@ struct ShellTaskTests {
         #expect(reports[0].error?.contains("command not found: no-such-cmd-xyz") == true)
         #expect(harness.recorder.events(.taskRetrying).isEmpty)
     }
+
+    @Test("A timeout kills what the command started, too (its process group)")
+    func timeoutKillsGroup() async throws {
+        // If the backgrounded sleep survived, it would hold stdout open and the task would never end.
+        let (summary, reports) = try await harness.run("""
+            flow:
+              tasks:
+                - shell: {name: s, command: "sleep 30 & sleep 31; echo never", shell: true, timeout: 200ms}
+            """)
+        #expect(summary.runsFailed == 1)
+        #expect(reports[0].error?.contains("timed out") == true)
+        #expect(harness.recorder.events(.stdout, task: "s").isEmpty)
+    }
+
+    @Test("workdir sets the working directory; a missing one is a clear error")
+    func workdir() async throws {
+        let (_, reports) = try await harness.run("flow:\n  tasks:\n    - shell: {name: s, command: pwd, workdir: /tmp}\n")
+        #expect(reports[0].resultValue["stdout"] == "/tmp")
+        let (_, missing) = try await harness.run("flow:\n  tasks:\n    - shell: {name: s, command: pwd, workdir: /no/such/dir}\n")
+        #expect(missing[0].error?.contains("workdir '/no/such/dir' is not a directory") == true)
+    }
+
+    @Test("stdin larger than a pipe's buffer is fed while the output is read")
+    func largeStdin() async throws {
+        let line = String(repeating: "x", count: 99) + "\n"
+        let (_, reports) = try await harness.run("""
+            flow:
+              tasks:
+                - shell: {name: s, command: cat, stdin: "{{event.data.text}}", stream_output: false}
+            """, input: ["text": .string(String(repeating: line, count: 3_000))])
+        #expect(reports[0].resultValue["stdout"]?.stringValue?.count == 300_000 - 1)
+    }
 }
