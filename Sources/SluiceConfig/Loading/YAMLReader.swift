@@ -7,7 +7,9 @@ enum YAMLReader {
     static func read(_ text: String, file: String) throws(FlowErrors) -> SourceNode? {
         let node: Node?
         do {
-            node = try Yams.compose(yaml: text)
+            // Plain scalars are resolved below; Yams' default resolver would also compile a
+            // set of regular expressions on every start, a large share of `sluice run`'s time.
+            node = try Yams.compose(yaml: text, .basic)
         } catch let error as YamlError {
             throw FlowErrors([describe(error, file: file)])
         } catch {
