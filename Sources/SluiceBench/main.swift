@@ -210,21 +210,16 @@ let sluice = "\(binDir)/sluice"
 print("Sluice benchmarks (\(quick ? "quick" : "full"); \(ProcessInfo.processInfo.activeProcessorCount) cores)")
 print("")
 
-if wanted("chain") {
-    let iterations = quick ? 50 : 2_000
-    let stats = await timeWorkflow(chainYAML(100), iterations: iterations)
-    let perHop = stats.median / 100
-    report("chain of 100 tasks, one run (median run)", format(stats.median))
-    report("  per task hop", format(perHop), target: "≤ 10 µs", ok: perHop <= 10e-6)
+/// Times a one-run workflow of `tasks` tasks and reports its cost per task hop.
+func hopBenchmark(_ title: String, yaml: String, tasks: Int) async {
+    let stats = await timeWorkflow(yaml, iterations: quick ? 50 : 2_000)
+    let perHop = stats.median / Double(tasks)
+    report("\(title), one run (median run)", format(stats.median))
+    report("  per task hop (\(tasks) tasks)", format(perHop), target: "≤ 10 µs", ok: perHop <= 10e-6)
 }
 
-if wanted("fanout") {
-    let iterations = quick ? 50 : 2_000
-    let stats = await timeWorkflow(fanOutYAML(100), iterations: iterations)
-    let perHop = stats.median / 102
-    report("fan-out to 100 tasks + join, one run (median run)", format(stats.median))
-    report("  per task hop (102 tasks)", format(perHop), target: "≤ 10 µs", ok: perHop <= 10e-6)
-}
+if wanted("chain") { await hopBenchmark("chain of 100 tasks", yaml: chainYAML(100), tasks: 100) }
+if wanted("fanout") { await hopBenchmark("fan-out to 100 tasks + join", yaml: fanOutYAML(100), tasks: 102) }
 
 if wanted("stream") {
     let events = quick ? 50_000 : 1_000_000

@@ -71,6 +71,9 @@ struct RunCommand: AsyncParsableCommand {
         let work = Task {
             await engine.run(plan, input: inputValue.map { Event(data: $0) }) { report in
                 guard report.status == .completed else { return }
+                // In a stream, a run that reached no leaf (filtered out, or absorbed into a
+                // buffer's batch) has nothing to print; a workflow always prints its result.
+                if plan.isStream && report.results.isEmpty { return }
                 Console.output(report.resultValue.jsonString(pretty ? .prettyPrinted : .compact))
             }
         }

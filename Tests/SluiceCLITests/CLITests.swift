@@ -53,6 +53,23 @@ struct CLITests {
         #expect(readme.contains(r.stdout), "README.md's task table is stale: regenerate it with `sluice tasks --markdown`")
     }
 
+    @Test("A stream through a buffer prints one line per batch, nothing for the runs it absorbed")
+    func bufferedStream() throws {
+        let flow = try CLI.temp("batches.yaml", """
+            flow:
+              name: batches
+              tasks:
+                - generate: {name: src, count: 5, payload: {n: 1}}
+                - buffer: {name: group, size: 2}
+            """)
+        let r = try CLI.run(["run", flow, "--quiet"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 3, "\(r.stdout)")
+        let sizes = try lines.map { try Value.parseJSON($0)["batch_size"] }
+        #expect(sizes == [2, 2, 1])
+    }
+
     @Test("Every example written by `sluice init` runs")
     func initExamplesRun() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-init-\(getpid())").path

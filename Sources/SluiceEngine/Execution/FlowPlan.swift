@@ -9,6 +9,9 @@ public final class FlowPlan: Sendable {
     let stages: [Stage]
     /// Stages that are sources.
     let sources: [Int]
+
+    /// Whether a source drives the flow (a run per event) rather than one trigger (a workflow).
+    public var isStream: Bool { !sources.isEmpty }
     /// Stages an on-demand trigger feeds (no parents, not sources).
     let roots: [Int]
     /// Stages that are buffers, and for each the buffers upstream of it.
