@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "SluiceConfig", targets: ["SluiceConfig"]),
         .library(name: "SluiceEngine", targets: ["SluiceEngine"]),
         .library(name: "SluiceTasks", targets: ["SluiceTasks"]),
+        .library(name: "SluiceScript", targets: ["SluiceScript"]),
         .library(name: "SluiceTesting", targets: ["SluiceTesting"]),
     ],
     dependencies: [
@@ -52,6 +53,8 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
             ]
         ),
+        // The Rhai interpreter: lexer, parser, runtime, standard library, limits.
+        .target(name: "SluiceScript", dependencies: ["SluiceCore"]),
         // Built-in task types, one file each.
         .target(
             name: "SluiceTasks",
@@ -92,6 +95,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SluiceTestingTests", dependencies: ["SluiceTesting"]),
+        .testTarget(name: "SluiceScriptTests", dependencies: ["SluiceScript"]),
         .testTarget(name: "SluiceCLITests", dependencies: ["SluiceCore"]),
     ]
 )
