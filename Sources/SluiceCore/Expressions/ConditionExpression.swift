@@ -833,47 +833,39 @@ private struct Parser {
 
     /// Parses `[a, b, ...]` (a trailing comma allowed), the current token being the `[`.
     mutating func parseArrayLiteral() throws(ParseError) -> Node {
-        let opener = current
-        advance()
-        try enter(at: opener)
         var elements: [Node] = []
-        while !isSymbol("]") {
-            elements.append(try parseExpression())
-            if isSymbol(",") {
-                advance()
-            } else {
-                try expect("]", closing: opener)
-                depth -= 1
-                return .array(elements)
-            }
-        }
-        advance()
-        depth -= 1
+        try parseList(closedBy: "]") { (parser: inout Parser) throws(ParseError) in elements.append(try parser.parseExpression()) }
         return .array(elements)
     }
 
     /// Parses `#{key: value, "key": value, ...}`, the current token being the `#{`.
     mutating func parseObjectLiteral() throws(ParseError) -> Node {
+        var members: [ObjectMember] = []
+        var seen: Set<String> = []
+        try parseList(closedBy: "}") { (parser: inout Parser) throws(ParseError) in
+            let key = try parser.parsePropertyName()
+            guard seen.insert(key.name).inserted else { throw parser.duplicatePropertyError(key.name, at: key.token) }
+            members.append(ObjectMember(key: key.name, value: try parser.parseExpression()))
+        }
+        return .object(members)
+    }
+
+    /// Parses items separated by commas (a trailing comma allowed) up to `closer`, the current
+    /// token being the opening bracket.
+    mutating func parseList(closedBy closer: String, _ item: (inout Parser) throws(ParseError) -> Void) throws(ParseError) {
         let opener = current
         advance()
         try enter(at: opener)
-        var members: [ObjectMember] = []
-        var seen: Set<String> = []
-        while !isSymbol("}") {
-            let key = try parsePropertyName()
-            guard seen.insert(key.name).inserted else { throw duplicatePropertyError(key.name, at: key.token) }
-            members.append(ObjectMember(key: key.name, value: try parseExpression()))
-            if isSymbol(",") {
-                advance()
-            } else {
-                try expect("}", closing: opener)
-                depth -= 1
-                return .object(members)
+        defer { depth -= 1 }
+        while !isSymbol(closer) {
+            try item(&self)
+            guard isSymbol(",") else {
+                try expect(closer, closing: opener)
+                return
             }
+            advance()
         }
         advance()
-        depth -= 1
-        return .object(members)
     }
 
     /// Parses `name:` or `"name":` in an object map literal.

@@ -136,14 +136,7 @@ final class FlowExecution: Sendable {
     func startRun(with event: Event, at targets: [Int], from source: Stage?) async -> RunState? {
         await runLimiter.acquire()
         if isEnding { runLimiter.release(); return nil }
-        let number = runCounter.add(1, ordering: .relaxed).newValue
-        let run = RunState(number: number, prefix: runPrefix, startedAt: clock.uptime(), execution: self)
-        run.retain()
-        state.withLock {
-            $0.activeRuns[ObjectIdentifier(run)] = run
-            $0.limitedRuns += 1
-        }
-        announce(run, startedBy: source?.name)
+        let run = register(limited: true, startedBy: source?.name)
         let envelope = Envelope(event: event, run: run, scatter: [])
         if let source, source.children.isEmpty {
             run.record(LeafResult(task: source.name, event: event))
@@ -161,15 +154,18 @@ final class FlowExecution: Sendable {
     /// token for the caller and does not count against `max_runs_in_flight`: it stands for
     /// runs that already do.
     func startBatchRun(from stage: Stage) -> RunState {
-        let number = runCounter.add(1, ordering: .relaxed).newValue
-        let run = RunState(number: number, prefix: runPrefix, startedAt: clock.uptime(), limited: false, execution: self)
-        run.retain()
-        state.withLock { $0.activeRuns[ObjectIdentifier(run)] = run }
-        announce(run, startedBy: stage.name)
-        return run
+        register(limited: false, startedBy: stage.name)
     }
 
-    private func announce(_ run: RunState, startedBy task: String?) {
+    /// Creates a run holding one token, makes it active, announces it and arms its deadline.
+    private func register(limited: Bool, startedBy task: String?) -> RunState {
+        let number = runCounter.add(1, ordering: .relaxed).newValue
+        let run = RunState(number: number, prefix: runPrefix, startedAt: clock.uptime(), limited: limited, execution: self)
+        run.retain()
+        state.withLock {
+            $0.activeRuns[ObjectIdentifier(run)] = run
+            if limited { $0.limitedRuns += 1 }
+        }
         if !bus.isEmpty {
             bus.emit(EngineEvent(.runStarted, flow: plan.definition.name, runID: run.id, task: task, timestamp: clock.now()))
         }
@@ -180,6 +176,7 @@ final class FlowExecution: Sendable {
                 run?.fail("run exceeded its deadline of \(timeout.shortDescription)", task: nil)
             })
         }
+        return run
     }
 
     var isEnding: Bool { state.withLock { $0.ending != nil } }

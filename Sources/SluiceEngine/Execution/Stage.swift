@@ -84,6 +84,13 @@ final class Stage: Sendable {
         var parts: [Envelope?]
         var filled = 0
         init(slots: Int) { parts = Array(repeating: nil, count: slots) }
+
+        /// Stores a parent's part; returns how many slots are filled now.
+        mutating func fill(_ slot: Int, with envelope: Envelope) -> Int {
+            if parts[slot] == nil { filled += 1 }
+            parts[slot] = envelope
+            return filled
+        }
     }
 
     struct JoinKey: Hashable {
@@ -182,11 +189,7 @@ final class Stage: Sendable {
                 let (complete, wasPending) = joinState.withLock { state -> ([Envelope?]?, Bool) in
                     // Updated in place: a join of n parents does O(n) work in all, not O(n²).
                     let isNew = state[key] == nil
-                    let filled = { (waiting: inout JoinWaiting) -> Int in
-                        if waiting.parts[slot] == nil { waiting.filled += 1 }
-                        waiting.parts[slot] = envelope
-                        return waiting.filled
-                    }(&state[key, default: JoinWaiting(slots: slots.count)])
+                    let filled = state[key, default: JoinWaiting(slots: slots.count)].fill(slot, with: envelope)
                     if filled == slots.count {
                         return (state.removeValue(forKey: key)!.parts, !isNew)
                     }
