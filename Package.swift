@@ -69,7 +69,7 @@ let package = Package(
         .executableTarget(
             name: "sluice",
             dependencies: [
-                "SluiceCore", "SluiceConfig", "SluiceEngine", "SluiceTasks",
+                "SluiceCore", "SluiceConfig", "SluiceEngine", "SluiceTasks", "SluiceScript",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             // A release `sluice` is one self-contained binary: the Swift runtime and Foundation

@@ -1,0 +1,87 @@
+import SluiceCore
+
+/// JSON text to script values and back, the way Rhai's `parse_json` and `to_json` do it, and
+/// conversion between script values and the engine's event values.
+enum JSONBridge {
+    static func parse(_ text: String, _ pos: ScriptPosition) throws(Signal) -> Dynamic {
+        do {
+            return Dynamic(try Value.parseJSON(text))
+        } catch {
+            throw .runtime("ErrorParsing", "Invalid JSON: \(error)", pos)
+        }
+    }
+
+    static func render(_ v: Dynamic) -> String {
+        var out = ""
+        write(v, &out)
+        return out
+    }
+
+    private static func write(_ v: Dynamic, _ out: inout String) {
+        switch v {
+        case .unit: out += "null"
+        case .map(let m):
+            out += "{"
+            for (i, k) in m.keys.sorted().enumerated() {
+                if i > 0 { out += "," }
+                out += Dynamic.string(k).debugText
+                out += ":"
+                write(m[k]!, &out)
+            }
+            out += "}"
+        case .array(let a):
+            out += "["
+            for (i, e) in a.enumerated() {
+                if i > 0 { out += "," }
+                write(e, &out)
+            }
+            out += "]"
+        case .fnPtr(let f): out += Dynamic.string(f.name).debugText
+        case .shared(let box): write(box.value, &out)
+        default: out += v.debugText
+        }
+    }
+}
+
+extension Dynamic {
+    /// A script value for an event value: objects become maps, null becomes `()`.
+    public init(_ value: Value) {
+        switch value {
+        case .null: self = .unit
+        case .bool(let b): self = .bool(b)
+        case .int(let i): self = .int(i)
+        case .double(let d): self = .float(d)
+        case .string(let s): self = .string(s)
+        case .bytes(let b): self = .blob(b)
+        case .array(let a): self = .array(a.map(Dynamic.init))
+        case .object(let o):
+            var m: [String: Dynamic] = [:]
+            m.reserveCapacity(o.count)
+            for (k, v) in o { m[k] = Dynamic(v) }
+            self = .map(m)
+        }
+    }
+
+    /// The event value for a script value. Maps come out with sorted keys; chars become strings;
+    /// values with no data form (functions, host objects) become their text.
+    public var eventValue: Value {
+        switch self {
+        case .unit: return .null
+        case .bool(let b): return .bool(b)
+        case .int(let i): return .int(i)
+        case .float(let f): return .double(f)
+        case .char(let c): return .string(String(Character(c)))
+        case .string(let s): return .string(s)
+        case .blob(let b): return .bytes(b)
+        case .array(let a): return .array(a.map(\.eventValue))
+        case .map(let m):
+            var o = Value.Object()
+            for k in m.keys.sorted() { o[k] = m[k]!.eventValue }
+            return .object(o)
+        case .timestamp(let t): return .double(t)
+        case .shared(let box): return box.value.eventValue
+        case .sequence(let s): return .array(s.collect(limit: 1 << 20).map(\.eventValue))
+        case .range, .fnPtr, .host: return .string(displayText)
+        }
+    }
+}

@@ -1,0 +1,854 @@
+/// Builds the node tree from tokens. Variables become frame slots here, closures learn what
+/// they capture, and once the whole script is read every call is linked to its function.
+struct Parser {
+    /// The variables of one function (or the top level) while it is being parsed.
+    final class FunctionScope {
+        struct Name {
+            var name: String
+            var slot: Int
+            var constant: Bool
+        }
+        let parent: FunctionScope?
+        let isClosure: Bool
+        var names: [Name] = []
+        var captured: [String: Name] = [:]
+        /// (slot in the enclosing frame, slot in this frame)
+        var captures: [(outer: Int, inner: Int)] = []
+        var slots = 0
+        var loops = 0
+
+        init(parent: FunctionScope?, isClosure: Bool) {
+            self.parent = parent
+            self.isClosure = isClosure
+        }
+
+        func allocate() -> Int {
+            slots += 1
+            return slots - 1
+        }
+
+        func lookup(_ name: String) -> Name? {
+            if let n = names.last(where: { $0.name == name }) { return n }
+            if let n = captured[name] { return n }
+            guard isClosure, let parent, let outer = parent.lookup(name) else { return nil }
+            let inner = Name(name: name, slot: allocate(), constant: outer.constant)
+            captured[name] = inner
+            captures.append((outer.slot, inner.slot))
+            return inner
+        }
+    }
+
+    private var tokens: [LocatedToken]
+    private var index = 0
+    private let engine: ScriptEngine
+    private let expressionOnly: Bool
+    private let hostScope: [String]
+    private var scope: FunctionScope
+    private var functions: [String: [Int: ScriptFunction]] = [:]
+    private var functionCount = 0
+    private var calls: [CallNode] = []
+    private var methodCalls: [MethodCallNode] = []
+    private var depth = 0
+    private var inFunction = false
+    private var blockDepth = 0
+    private var closureCount = 0
+    /// The catch variable's slot while inside `catch (e) { … }`, for a bare `throw;`.
+    private var catchSlot: Int?
+
+    init(source: String, engine: ScriptEngine, expressionOnly: Bool, scope: [String]) throws(ScriptError) {
+        tokens = try Lexer.tokenize(source)
+        self.engine = engine
+        self.expressionOnly = expressionOnly
+        hostScope = scope
+        self.scope = FunctionScope(parent: nil, isClosure: false)
+    }
+
+    // MARK: - Tokens
+
+    private var current: LocatedToken { tokens[index] }
+    private var token: Token { tokens[index].token }
+    private var pos: ScriptPosition { tokens[index].position }
+    private func peek(_ n: Int = 1) -> Token { tokens[min(index + n, tokens.count - 1)].token }
+
+    private mutating func advance() { if index < tokens.count - 1 { index += 1 } }
+
+    private func isSymbol(_ s: Symbol) -> Bool { token == .symbol(s) }
+    private func isKeyword(_ k: Keyword) -> Bool { token == .keyword(k) }
+
+    private mutating func accept(_ s: Symbol) -> Bool {
+        if isSymbol(s) {
+            advance()
+            return true
+        }
+        return false
+    }
+
+    private mutating func accept(_ k: Keyword) -> Bool {
+        if isKeyword(k) {
+            advance()
+            return true
+        }
+        return false
+    }
+
+    private mutating func expect(_ s: Symbol, _ context: String) throws(ScriptError) {
+        guard accept(s) else { throw missing(s.rawValue, context) }
+    }
+
+    private func missing(_ what: String, _ context: String) -> ScriptError {
+        fail("MissingToken", "Expecting '\(what)' \(context)")
+    }
+
+    private func fail(_ kind: String, _ message: String, at position: ScriptPosition? = nil) -> ScriptError {
+        let p = position ?? pos
+        if case .reservedWord(let w) = token, position == nil {
+            return ScriptError(.parse, "Reserved", "Syntax error: '\(w)' is a reserved keyword", at: p)
+        }
+        if case .reservedSymbol(let w) = token, position == nil {
+            return ScriptError(.parse, "Reserved", "Syntax error: '\(w)' is a reserved symbol", at: p)
+        }
+        return ScriptError(.parse, kind, "Syntax error: \(message)", at: p)
+    }
+
+    private mutating func identifier(_ context: String) throws(ScriptError) -> String {
+        guard case .identifier(let name) = token else {
+            if case .keyword(let k) = token {
+                throw fail("Reserved", "'\(k.rawValue)' is a keyword and cannot be used \(context)")
+            }
+            throw fail("VariableExpected", "Expecting name \(context)")
+        }
+        advance()
+        return name
+    }
+
+    // MARK: - Program
+
+    mutating func parseProgram() throws(ScriptError) -> CompiledScript {
+        for name in hostScope { declare(name, constant: false) }
+        var statements: [Node] = []
+        if expressionOnly {
+            let e = try expression()
+            guard token == .eof else { throw fail("BadInput", "Unexpected '\(describe(token))' after the expression") }
+            statements.append(e)
+        } else {
+            while token != .eof {
+                if accept(.semicolon) { continue }
+                let (s, needsTerminator) = try statement()
+                if let s { statements.append(s) }
+                if needsTerminator, token != .eof, !accept(.semicolon) {
+                    throw missing(";", "to terminate this statement")
+                }
+            }
+        }
+        let main = ScriptFunction(name: "", params: [], receiverType: nil, body: BlockNode(statements, ScriptPosition(line: 1, column: 1)))
+        main.frameSize = scope.slots
+        main.isMain = true
+        link()
+        var constants: [String: Int] = [:]
+        for n in scope.names where n.constant { constants[n.name] = n.slot }
+        return CompiledScript(engine: engine, main: main, functions: functions, scopeNames: hostScope, globalConstants: constants)
+    }
+
+    private mutating func link() {
+        for c in calls { c.script = functions[c.name]?[c.args.count] }
+        for m in methodCalls { m.scripts = functions[m.name] ?? [:] }
+    }
+
+    @discardableResult
+    private mutating func declare(_ name: String, constant: Bool) -> Int {
+        let slot = scope.allocate()
+        scope.names.append(.init(name: name, slot: slot, constant: constant))
+        return slot
+    }
+
+    // MARK: - Statements
+
+    /// A statement, and whether it needs a `;` (or the end of its block) after it.
+    private mutating func statement() throws(ScriptError) -> (Node?, Bool) {
+        let start = pos
+        switch token {
+        case .keyword(.let), .keyword(.const):
+            let constant = isKeyword(.const)
+            advance()
+            let name = try identifier("for a variable")
+            var value: Node?
+            if accept(.assign) { value = try expression() }
+            if constant, value == nil { value = LiteralNode(.unit, start) }
+            let slot = declare(name, constant: constant)
+            return (LetNode(slot: slot, value, start), true)
+        case .keyword(.fn), .keyword(.private):
+            try functionDefinition()
+            return (nil, false)
+        case .keyword(.break), .keyword(.continue):
+            let isBreak = isKeyword(.break)
+            guard scope.loops > 0 else { throw fail("LoopBreak", "'\(isBreak ? "break" : "continue")' must be inside a loop") }
+            advance()
+            var value: Node?
+            if isBreak, !endsStatement { value = try expression() }
+            return (JumpNode(isBreak ? .breakLoop : .continueLoop, value, start), true)
+        case .keyword(.return):
+            advance()
+            let value = endsStatement ? nil : try expression()
+            return (JumpNode(.returnValue, value, start), true)
+        case .keyword(.throw):
+            advance()
+            if endsStatement, let catchSlot { return (RethrowNode(slot: catchSlot, start), true) }
+            let value = endsStatement ? nil : try expression()
+            return (JumpNode(.throwValue, value, start), true)
+        case .keyword(.import), .keyword(.export):
+            throw fail("BadInput", "modules are not available in Sluice scripts")
+        default:
+            let blockLike = startsBlockStatement
+            let e = try expression()
+            if let kind = assignment {
+                advance()
+                guard e.isLValue else { throw fail("AssignmentToInvalidLHS", "Cannot assign to this expression", at: e.pos) }
+                if let v = e as? VariableNode, v.constant {
+                    throw fail("AssignmentToConstant", "Cannot assign to constant '\(v.name)'", at: e.pos)
+                }
+                let value = try expression()
+                switch kind {
+                case .plain: return (AssignNode(e, nil, value, start), true)
+                case .compound(let op): return (AssignNode(e, op, value, start), true)
+                case .coalesce: return (AssignNode(e, nil, LogicNode(.coalesce, e, value, start), start), true)
+                }
+            }
+            return (e, !(blockLike && previousIsRightBrace))
+        }
+    }
+
+    private var previousIsRightBrace: Bool { index > 0 && tokens[index - 1].token == .symbol(.rightBrace) }
+
+    private var startsBlockStatement: Bool {
+        switch token {
+        case .keyword(.if), .keyword(.switch), .keyword(.while), .keyword(.loop), .keyword(.do), .keyword(.for),
+             .keyword(.try), .symbol(.leftBrace):
+            return true
+        default: return false
+        }
+    }
+
+    private var endsStatement: Bool {
+        token == .symbol(.semicolon) || token == .symbol(.rightBrace) || token == .eof
+    }
+
+    private enum Assignment {
+        case plain, compound(BinaryOperator), coalesce
+    }
+
+    private var assignment: Assignment? {
+        guard case .symbol(let s) = token else { return nil }
+        switch s {
+        case .assign: return .plain
+        case .plusAssign: return .compound(.add)
+        case .minusAssign: return .compound(.subtract)
+        case .multiplyAssign: return .compound(.multiply)
+        case .divideAssign: return .compound(.divide)
+        case .moduloAssign: return .compound(.modulo)
+        case .powerAssign: return .compound(.power)
+        case .shiftLeftAssign: return .compound(.shiftLeft)
+        case .shiftRightAssign: return .compound(.shiftRight)
+        case .bitAndAssign: return .compound(.bitAnd)
+        case .bitOrAssign: return .compound(.bitOr)
+        case .xorAssign: return .compound(.xor)
+        case .coalesceAssign: return .coalesce
+        default: return nil
+        }
+    }
+
+    private mutating func block() throws(ScriptError) -> BlockNode {
+        let start = pos
+        try expect(.leftBrace, "to start a block")
+        let mark = scope.names.count
+        blockDepth += 1
+        defer {
+            blockDepth -= 1
+            scope.names.removeLast(scope.names.count - mark)
+        }
+        var statements: [Node] = []
+        while !isSymbol(.rightBrace) {
+            if token == .eof { throw missing("}", "to end the block") }
+            if accept(.semicolon) { continue }
+            let (s, needsTerminator) = try statement()
+            if let s { statements.append(s) }
+            if needsTerminator, !isSymbol(.rightBrace), !accept(.semicolon) {
+                throw missing(";", "to terminate this statement")
+            }
+        }
+        advance()
+        return BlockNode(statements, start)
+    }
+
+    private mutating func functionDefinition() throws(ScriptError) {
+        let start = pos
+        if accept(Keyword.private) {}
+        guard isKeyword(.fn) else { throw fail("MissingToken", "Expecting 'fn' after 'private'") }
+        if inFunction || blockDepth > 0 || scope.isClosure {
+            throw fail("WrongFnDefinition", "Functions can only be defined at global level")
+        }
+        advance()
+        var name = try identifier("for a function")
+        var receiverType: String?
+        if accept(.dot) {
+            receiverType = name
+            name = try identifier("for a method")
+        }
+        try expect(.leftParen, "to start the parameter list")
+        var params: [String] = []
+        while !accept(.rightParen) {
+            let p = try identifier("for a parameter")
+            if params.contains(p) { throw fail("FnDuplicatedParam", "Duplicated parameter '\(p)' in function '\(name)'") }
+            params.append(p)
+            if !accept(.comma) {
+                try expect(.rightParen, "to end the parameter list")
+                break
+            }
+        }
+        if functions[name]?[params.count] != nil {
+            throw fail("FnDuplicatedDefinition", "Function '\(name)' with \(params.count) parameters is defined twice", at: start)
+        }
+        functionCount += 1
+        if engine.limits.maxFunctions > 0, functionCount > engine.limits.maxFunctions {
+            throw fail("TooManyFunctions", "Too many functions", at: start)
+        }
+        let outer = scope
+        scope = FunctionScope(parent: nil, isClosure: false)
+        inFunction = true
+        defer {
+            scope = outer
+            inFunction = false
+        }
+        for p in params { declare(p, constant: false) }
+        let body = try block()
+        let f = ScriptFunction(name: name, params: params, receiverType: receiverType, body: body)
+        f.frameSize = scope.slots
+        functions[name, default: [:]][params.count] = f
+    }
+
+    // MARK: - Expressions
+
+    private var maxDepth: Int {
+        inFunction ? engine.limits.maxFunctionExpressionDepth : engine.limits.maxExpressionDepth
+    }
+
+    private mutating func expression() throws(ScriptError) -> Node {
+        try binary(0)
+    }
+
+    private static func precedence(_ t: Token) -> (Int, BinaryOperator?)? {
+        switch t {
+        case .symbol(let s):
+            switch s {
+            case .or: return (30, nil)
+            case .pipe: return (30, .bitOr)
+            case .xor: return (30, .xor)
+            case .and: return (60, nil)
+            case .bitAnd: return (60, .bitAnd)
+            case .equal: return (90, .equal)
+            case .notEqual: return (90, .notEqual)
+            case .notIn: return (110, nil)
+            case .less: return (130, .less)
+            case .lessOrEqual: return (130, .lessOrEqual)
+            case .greater: return (130, .greater)
+            case .greaterOrEqual: return (130, .greaterOrEqual)
+            case .coalesce: return (135, nil)
+            case .range, .inclusiveRange: return (140, nil)
+            case .plus: return (150, .add)
+            case .minus: return (150, .subtract)
+            case .multiply: return (180, .multiply)
+            case .divide: return (180, .divide)
+            case .modulo: return (180, .modulo)
+            case .power: return (190, .power)
+            case .shiftLeft: return (210, .shiftLeft)
+            case .shiftRight: return (210, .shiftRight)
+            default: return nil
+            }
+        case .keyword(.in): return (110, nil)
+        default: return nil
+        }
+    }
+
+    private mutating func enter() throws(ScriptError) {
+        depth += 1
+        if maxDepth > 0, depth > maxDepth {
+            throw fail("ExprTooDeep", "Expression exceeds maximum complexity")
+        }
+    }
+
+    private mutating func binary(_ minimum: Int) throws(ScriptError) -> Node {
+        try enter()
+        defer { depth -= 1 }
+        var left = try unary()
+        while let (prec, op) = Parser.precedence(token), prec >= minimum {
+            let t = token
+            let at = pos
+            advance()
+            let right = try binary(t == .symbol(.power) ? prec : prec + 1)
+            switch t {
+            case .symbol(.or): left = LogicNode(.or, left, right, at)
+            case .symbol(.and): left = LogicNode(.and, left, right, at)
+            case .symbol(.coalesce): left = LogicNode(.coalesce, left, right, at)
+            case .keyword(.in): left = InNode(left, right, negated: false, at)
+            case .symbol(.notIn): left = InNode(left, right, negated: true, at)
+            case .symbol(.range), .symbol(.inclusiveRange):
+                left = RangeNode(left, right, inclusive: t == .symbol(.inclusiveRange), at)
+            default: left = BinaryNode(op!, left, right, at)
+            }
+        }
+        return left
+    }
+
+    private mutating func unary() throws(ScriptError) -> Node {
+        let start = pos
+        switch token {
+        case .symbol(.minus):
+            advance()
+            try enter()
+            defer { depth -= 1 }
+            let operand = try unary()
+            if let lit = operand as? LiteralNode {
+                if case .int(let i) = lit.value, i != .min { return LiteralNode(.int(-i), start) }
+                if case .float(let f) = lit.value { return LiteralNode(.float(-f), start) }
+            }
+            return UnaryNode(.negate, operand, start)
+        case .symbol(.plus):
+            advance()
+            try enter()
+            defer { depth -= 1 }
+            return UnaryNode(.plus, try unary(), start)
+        case .symbol(.bang):
+            advance()
+            try enter()
+            defer { depth -= 1 }
+            return UnaryNode(.not, try unary(), start)
+        default:
+            return try postfix(try primary())
+        }
+    }
+
+    private mutating func postfix(_ base: Node) throws(ScriptError) -> Node {
+        var node = base
+        while true {
+            let at = pos
+            if isSymbol(.dot) || isSymbol(.elvis) {
+                let elvis = isSymbol(.elvis)
+                advance()
+                let name: String
+                switch token {
+                case .identifier(let n): name = n
+                case .keyword(let k) where k == .this || k == .global: throw fail("PropertyExpected", "Expecting name of a property")
+                default: throw fail("PropertyExpected", "Expecting name of a property")
+                }
+                advance()
+                if isSymbol(.leftParen) {
+                    let args = try arguments()
+                    let call = MethodCallNode(node, name, args, elvis: elvis, native: engine.natives[name], at)
+                    methodCalls.append(call)
+                    node = call
+                } else {
+                    node = PropertyNode(node, name, elvis: elvis, at)
+                }
+            } else if isSymbol(.leftBracket) || isSymbol(.elvisIndex) {
+                let elvis = isSymbol(.elvisIndex)
+                advance()
+                if isSymbol(.rightBracket) { throw fail("MalformedIndexExpr", "Expecting an index") }
+                let i = try expression()
+                if let lit = i as? LiteralNode {
+                    switch lit.value {
+                    case .int, .string, .char, .range: break
+                    default: throw fail("MalformedIndexExpr", "Only integers, strings and ranges can index", at: lit.pos)
+                    }
+                }
+                try expect(.rightBracket, "to end the index")
+                node = IndexNode(node, i, elvis: elvis, at)
+            } else {
+                return node
+            }
+        }
+    }
+
+    private mutating func arguments() throws(ScriptError) -> [Node] {
+        try expect(.leftParen, "for the arguments")
+        var args: [Node] = []
+        while !accept(.rightParen) {
+            args.append(try expression())
+            if !accept(.comma) {
+                try expect(.rightParen, "to end the arguments")
+                break
+            }
+        }
+        return args
+    }
+
+    private func describe(_ t: Token) -> String {
+        switch t {
+        case .int(let i): return String(i)
+        case .float(let f): return String(f)
+        case .string(let s): return "\"\(s)\""
+        case .char(let c): return "'\(c)'"
+        case .interpolated: return "`…`"
+        case .identifier(let s), .reservedWord(let s), .reservedSymbol(let s): return s
+        case .keyword(let k): return k.rawValue
+        case .symbol(let s): return s.rawValue
+        case .eof: return "end of script"
+        }
+    }
+
+    private mutating func primary() throws(ScriptError) -> Node {
+        let start = pos
+        switch token {
+        case .int(let i):
+            advance()
+            return LiteralNode(.int(i), start)
+        case .float(let f):
+            advance()
+            return LiteralNode(.float(f), start)
+        case .string(let s):
+            if engine.limits.maxStringSize > 0, s.unicodeScalars.count > engine.limits.maxStringSize {
+                throw fail("LiteralTooLarge", "Length of string literal exceeds the maximum limit (\(engine.limits.maxStringSize))")
+            }
+            advance()
+            return LiteralNode(.string(s), start)
+        case .char(let c):
+            advance()
+            return LiteralNode(.char(c), start)
+        case .interpolated(let parts):
+            advance()
+            return try interpolation(parts, start)
+        case .keyword(.true), .keyword(.false):
+            let b = isKeyword(.true)
+            advance()
+            return LiteralNode(.bool(b), start)
+        case .keyword(.this):
+            advance()
+            return ThisNode(start)
+        case .keyword(.global):
+            advance()
+            try expect(.doubleColon, "after 'global'")
+            let name = try identifier("after 'global::'")
+            return GlobalConstantNode(name, start)
+        case .keyword(.if): return try ifExpression()
+        case .keyword(.switch): return try switchExpression()
+        case .keyword(.while), .keyword(.loop), .keyword(.do): return try loopExpression()
+        case .keyword(.for): return try forExpression()
+        case .keyword(.try): return try tryExpression()
+        case .keyword(.fn):
+            throw fail("WrongFnDefinition", "Functions can only be defined at global level")
+        case .symbol(.leftBrace):
+            if expressionOnly { throw fail("BadInput", "Statement blocks are not allowed in an expression") }
+            return try block()
+        case .symbol(.leftParen):
+            advance()
+            if accept(.rightParen) { return LiteralNode(.unit, start) }
+            try enter()
+            defer { depth -= 1 }
+            let e = try expression()
+            try expect(.rightParen, "to close the parenthesis")
+            return e
+        case .symbol(.leftBracket):
+            advance()
+            var items: [Node] = []
+            while !accept(.rightBracket) {
+                items.append(try expression())
+                if !accept(.comma) {
+                    try expect(.rightBracket, "to end the array literal")
+                    break
+                }
+            }
+            if engine.limits.maxArraySize > 0, items.count > engine.limits.maxArraySize {
+                throw fail("LiteralTooLarge", "Size of array literal exceeds the maximum limit (\(engine.limits.maxArraySize))", at: start)
+            }
+            return ArrayNode(items, start)
+        case .symbol(.mapStart):
+            advance()
+            var entries: [(String, Node)] = []
+            var seen: Set<String> = []
+            while !accept(.rightBrace) {
+                let key: String
+                switch token {
+                case .identifier(let k), .string(let k): key = k
+                case .keyword(let k): key = k.rawValue
+                case .interpolated: throw fail("PropertyExpected", "An interpolated string cannot be a property name")
+                default: throw fail("PropertyExpected", "Expecting a property name")
+                }
+                let keyPos = pos
+                advance()
+                if !seen.insert(key).inserted { throw fail("DuplicatedProperty", "Duplicated property '\(key)'", at: keyPos) }
+                try expect(.colon, "after the property name")
+                entries.append((key, try expression()))
+                if !accept(.comma) {
+                    try expect(.rightBrace, "to end the object map")
+                    break
+                }
+            }
+            if engine.limits.maxMapSize > 0, entries.count > engine.limits.maxMapSize {
+                throw fail("LiteralTooLarge", "Number of properties in object map literal exceeds the maximum limit (\(engine.limits.maxMapSize))", at: start)
+            }
+            return MapNode(entries, start)
+        case .symbol(.pipe), .symbol(.or):
+            return try closure()
+        case .identifier(let name):
+            advance()
+            if isSymbol(.leftParen) { return try call(name, start) }
+            if isSymbol(.doubleColon) { throw fail("BadInput", "modules are not available in Sluice scripts") }
+            if let n = scope.lookup(name) { return VariableNode(name, slot: n.slot, constant: n.constant, start) }
+            return UnresolvedNameNode(name, start)
+        case .eof:
+            throw fail("UnexpectedEOF", "Script is incomplete")
+        default:
+            throw fail("BadInput", "Unexpected '\(describe(token))'")
+        }
+    }
+
+    private mutating func call(_ name: String, _ start: ScriptPosition) throws(ScriptError) -> Node {
+        let args = try arguments()
+        switch name {
+        case "is_shared" where args.count == 1:
+            if let v = args[0] as? VariableNode { return IsSharedNode(slot: v.slot, start) }
+            return IsSharedNode(slot: nil, start)
+        case "is_def_var" where args.count == 1:
+            if let lit = args[0] as? LiteralNode, case .string(let n) = lit.value {
+                return LiteralNode(.bool(scope.lookup(n) != nil), start)
+            }
+        case "eval" where args.count == 1:
+            return EvalNode(args[0], start)
+        default: break
+        }
+        let node = CallNode(name, args, native: engine.natives[name], variableSlot: scope.lookup(name)?.slot, start)
+        calls.append(node)
+        return node
+    }
+
+    private mutating func interpolation(_ parts: [InterpolationPart], _ start: ScriptPosition) throws(ScriptError) -> Node {
+        var nodes: [Node] = []
+        for part in parts {
+            switch part {
+            case .text(let t): nodes.append(LiteralNode(.string(t), start))
+            case .code(let code, let at):
+                var inner = try Lexer.tokenize(code)
+                for k in inner.indices {
+                    let p = inner[k].position
+                    inner[k].position = ScriptPosition(line: at.line + p.line - 1, column: p.line == 1 ? at.column + p.column - 1 : p.column)
+                }
+                let savedTokens = tokens, savedIndex = index
+                tokens = inner
+                index = 0
+                defer {
+                    tokens = savedTokens
+                    index = savedIndex
+                }
+                var statements: [Node] = []
+                blockDepth += 1
+                defer { blockDepth -= 1 }
+                while token != .eof {
+                    if accept(.semicolon) { continue }
+                    let (s, needsTerminator) = try statement()
+                    if let s { statements.append(s) }
+                    if needsTerminator, token != .eof, !accept(.semicolon) { throw missing(";", "to terminate this statement") }
+                }
+                nodes.append(statements.count == 1 ? statements[0] : BlockNode(statements, at))
+            }
+        }
+        return InterpolatedNode(nodes, start)
+    }
+
+    private mutating func closure() throws(ScriptError) -> Node {
+        let start = pos
+        var params: [String] = []
+        if accept(.or) {
+            // `||`: no parameters.
+        } else {
+            try expect(.pipe, "to start the closure parameters")
+            while !accept(.pipe) {
+                let p = try identifier("for a closure parameter")
+                if params.contains(p) { throw fail("FnDuplicatedParam", "Duplicated parameter '\(p)' in closure") }
+                params.append(p)
+                if !accept(.comma) {
+                    try expect(.pipe, "to end the closure parameters")
+                    break
+                }
+            }
+        }
+        let outer = scope
+        scope = FunctionScope(parent: outer, isClosure: true)
+        let savedCatch = catchSlot
+        catchSlot = nil
+        defer {
+            scope = outer
+            catchSlot = savedCatch
+        }
+        for p in params { declare(p, constant: false) }
+        let body = try expression()
+        closureCount += 1
+        let f = ScriptFunction(name: "anon$\(start.line)_\(start.column)_\(closureCount)", params: params, receiverType: nil, body: body)
+        f.frameSize = scope.slots
+        f.captureSlots = scope.captures.map(\.inner)
+        return ClosureNode(f, captures: scope.captures.map(\.outer), start)
+    }
+
+    private mutating func condition() throws(ScriptError) -> Node {
+        let c = try expression()
+        if assignment != nil {
+            throw fail("BadInput", "An assignment cannot be a condition (use '==')")
+        }
+        return c
+    }
+
+    private mutating func ifExpression() throws(ScriptError) -> Node {
+        let start = pos
+        advance()
+        let c = try condition()
+        let then = try block()
+        var otherwise: Node?
+        if accept(Keyword.else) {
+            otherwise = isKeyword(.if) ? try ifExpression() : try block()
+        }
+        return IfNode(c, then, otherwise, start)
+    }
+
+    private mutating func loopBody() throws(ScriptError) -> BlockNode {
+        scope.loops += 1
+        defer { scope.loops -= 1 }
+        return try block()
+    }
+
+    private mutating func loopExpression() throws(ScriptError) -> Node {
+        let start = pos
+        if accept(Keyword.loop) { return WhileNode(.loop, nil, try loopBody(), start) }
+        if accept(Keyword.while) {
+            let c = try condition()
+            return WhileNode(.whileTrue, c, try loopBody(), start)
+        }
+        advance() // do
+        let body = try loopBody()
+        let until: Bool
+        if accept(Keyword.while) { until = false } else if accept(Keyword.until) { until = true } else {
+            throw missing("while' or 'until", "after the 'do' block")
+        }
+        let c = try condition()
+        return WhileNode(until ? .doUntil : .doWhile, c, body, start)
+    }
+
+    private mutating func forExpression() throws(ScriptError) -> Node {
+        let start = pos
+        advance()
+        var name: String
+        var counter: String?
+        if accept(.leftParen) {
+            name = try identifier("for the loop variable")
+            try expect(.comma, "between the loop variable and the counter")
+            counter = try identifier("for the loop counter")
+            try expect(.rightParen, "after the loop counter")
+        } else {
+            name = try identifier("for the loop variable")
+        }
+        guard accept(Keyword.in) else { throw missing("in", "after the loop variable") }
+        let source = try expression()
+        let mark = scope.names.count
+        defer { scope.names.removeLast(scope.names.count - mark) }
+        let slot = declare(name, constant: false)
+        let counterSlot = counter.map { declare($0, constant: false) }
+        let body = try loopBody()
+        return ForNode(slot: slot, counterSlot: counterSlot, source, body, start)
+    }
+
+    private mutating func tryExpression() throws(ScriptError) -> Node {
+        let start = pos
+        advance()
+        let body = try block()
+        guard accept(Keyword.catch) else { throw missing("catch", "after the 'try' block") }
+        let mark = scope.names.count
+        defer { scope.names.removeLast(scope.names.count - mark) }
+        var slot: Int?
+        if accept(.leftParen) {
+            slot = declare(try identifier("for the caught error"), constant: false)
+            try expect(.rightParen, "after the caught error")
+        }
+        let savedCatch = catchSlot
+        catchSlot = slot
+        defer { catchSlot = savedCatch }
+        let handler = try block()
+        return TryNode(body, errorSlot: slot, handler, start)
+    }
+
+    private mutating func switchExpression() throws(ScriptError) -> Node {
+        let start = pos
+        advance()
+        let subject = try expression()
+        try expect(.leftBrace, "to start the switch cases")
+        var cases: [SwitchNode.Case] = []
+        var ranges: [SwitchNode.RangeCase] = []
+        var fallback: Node?
+        while !accept(.rightBrace) {
+            if token == .eof { throw missing("}", "to end the switch") }
+            if fallback != nil { throw fail("WrongSwitchDefaultCase", "The default case must be the last one") }
+            var values: [Dynamic] = []
+            var range: (Int64, Int64, Bool)?
+            var isDefault = false
+            if case .identifier("_") = token {
+                advance()
+                isDefault = true
+            } else {
+                repeat {
+                    let patternPos = pos
+                    let p = try binary(31)
+                    if let r = p as? RangeNode, let a = (r.from as? LiteralNode)?.value, let b = (r.to as? LiteralNode)?.value,
+                       case .int(let i) = a, case .int(let j) = b {
+                        range = (i, j, r.inclusive)
+                    } else if let lit = constantValue(p) {
+                        if case .interpolated = tokens[max(0, index - 1)].token {
+                            throw fail("BadInput", "An interpolated string cannot be a switch case", at: patternPos)
+                        }
+                        if !ranges.isEmpty, case .int = lit {
+                            throw fail("WrongSwitchIntegerCase", "Integer cases must come before range cases", at: patternPos)
+                        }
+                        values.append(lit)
+                    } else {
+                        throw fail("ExprExpected", "A switch case must be a constant", at: patternPos)
+                    }
+                } while accept(.pipe)
+            }
+            var guardNode: Node?
+            if accept(Keyword.if) {
+                if isDefault { throw fail("WrongSwitchCaseCondition", "The default case cannot have a condition") }
+                guardNode = try expression()
+            }
+            try expect(.arrow, "after the switch case")
+            let bodyIsBlock = isSymbol(.leftBrace)
+            let body = try expression()
+            if isDefault {
+                fallback = body
+            } else if let (a, b, inclusive) = range {
+                ranges.append(.init(from: a, to: b, inclusive: inclusive, condition: guardNode, body: body))
+            } else {
+                cases.append(.init(values: values, condition: guardNode, body: body))
+            }
+            if !accept(.comma), !isSymbol(.rightBrace), !bodyIsBlock {
+                throw missing(",", "between switch cases")
+            }
+        }
+        return SwitchNode(subject, cases: cases, ranges: ranges, fallback: fallback, start)
+    }
+
+    /// The value of a constant expression (literals, and arrays and maps of them).
+    private func constantValue(_ node: Node) -> Dynamic? {
+        if let lit = node as? LiteralNode { return lit.value }
+        if let a = node as? ArrayNode {
+            var items: [Dynamic] = []
+            for i in a.items {
+                guard let v = constantValue(i) else { return nil }
+                items.append(v)
+            }
+            return .array(items)
+        }
+        if let m = node as? MapNode {
+            var map: [String: Dynamic] = [:]
+            for (k, n) in m.entries {
+                guard let v = constantValue(n) else { return nil }
+                map[k] = v
+            }
+            return .map(map)
+        }
+        return nil
+    }
+}

@@ -1,0 +1,153 @@
+/// Reading and writing through `.property` and `[index]`.
+enum Access {
+    static func property(_ v: Dynamic, _ name: String, _ x: Interpreter, _ pos: ScriptPosition) throws(Signal) -> Dynamic {
+        switch v {
+        case .map(let m): return m[name] ?? .unit
+        case .host(let h):
+            if let p = h.property(name) { return p }
+        case .fnPtr(let f):
+            if name == "name" { return .string(f.name) }
+            if name == "is_anonymous" { return .bool(f.isAnonymous) }
+        default: break
+        }
+        if x.engine.getters.contains(name), let getter = x.engine.natives[name] {
+            var args = [v]
+            if let r = try getter.body(x, &args, pos) { return r }
+        }
+        throw .runtime("ErrorDotExpr", "Unknown property '\(name)' - a getter is not registered for type '\(v.typeName)'", pos)
+    }
+
+    /// A position counted from the end when negative, or nil when outside `0..<count`.
+    @inline(__always) static func normalize(_ i: Int64, _ count: Int) -> Int? {
+        let j = i < 0 ? Int64(count) + i : i
+        return j >= 0 && j < Int64(count) ? Int(j) : nil
+    }
+
+    static func arrayBounds(_ i: Int64, _ count: Int, _ pos: ScriptPosition) -> Signal {
+        .runtime("ErrorArrayBounds", count == 0 ? "Array index \(i) out of bounds: array is empty"
+            : "Array index \(i) out of bounds: only \(count) elements in array", pos)
+    }
+
+    static func stringBounds(_ i: Int64, _ count: Int, _ pos: ScriptPosition) -> Signal {
+        .runtime("ErrorStringBounds", count == 0 ? "String index \(i) out of bounds: string is empty"
+            : "String index \(i) out of bounds: only \(count) characters in string", pos)
+    }
+
+    static func bitBounds(_ i: Int64, _ pos: ScriptPosition) -> Signal {
+        .runtime("ErrorBitFieldBounds", "Bit-field index \(i) out of bounds: only 64 bits in number", pos)
+    }
+
+    static func index(_ v: Dynamic, _ i: Dynamic, _ pos: ScriptPosition) throws(Signal) -> Dynamic {
+        switch (v, i) {
+        case (.array(let a), .int(let n)):
+            guard let j = normalize(n, a.count) else { throw arrayBounds(n, a.count, pos) }
+            return a[j]
+        case (.map(let m), .string(let k)): return m[k] ?? .unit
+        case (.map(let m), .char(let c)): return m[String(Character(c))] ?? .unit
+        case (.string(let s), .int(let n)):
+            let scalars = s.unicodeScalars
+            if n >= 0 {
+                var it = scalars.makeIterator()
+                var k: Int64 = 0
+                while let c = it.next() {
+                    if k == n { return .char(c) }
+                    k += 1
+                }
+                throw stringBounds(n, scalars.count, pos)
+            }
+            let chars = Array(scalars)
+            guard let j = normalize(n, chars.count) else { throw stringBounds(n, chars.count, pos) }
+            return .char(chars[j])
+        case (.string(let s), .range(let a, let b, let inclusive)):
+            let chars = Array(s.unicodeScalars)
+            let (start, end) = clampRange(a, b, inclusive, chars.count)
+            return .string(String(String.UnicodeScalarView(chars[start..<end])))
+        case (.array(let arr), .range(let a, let b, let inclusive)):
+            let (start, end) = clampRange(a, b, inclusive, arr.count)
+            return .array(Array(arr[start..<end]))
+        case (.blob(let b), .int(let n)):
+            guard let j = normalize(n, b.count) else { throw arrayBounds(n, b.count, pos) }
+            return .int(Int64(b[j]))
+        case (.int(let value), .int(let n)):
+            guard let bit = normalize(n, 64) else { throw bitBounds(n, pos) }
+            return .bool(value & (1 << Int64(bit)) != 0)
+        case (.int(let value), .range(let a, let b, let inclusive)):
+            let (start, end) = clampRange(a, b, inclusive, 64)
+            let width = end - start
+            if width <= 0 { return .int(0) }
+            let shifted = UInt64(bitPattern: value) >> UInt64(start)
+            return .int(Int64(bitPattern: width >= 64 ? shifted : shifted & ((1 << UInt64(width)) - 1)))
+        case (.array, _), (.blob, _), (.string, _):
+            throw .runtime("ErrorMismatchDataType", "Data type incorrect: \(i.typeName) (expecting i64)", pos)
+        case (.map, _):
+            throw .runtime("ErrorMismatchDataType", "Data type incorrect: \(i.typeName) (expecting string)", pos)
+        default:
+            throw .runtime("ErrorIndexingType", "Indexing not supported: \(v.typeName)[\(i.typeName)]", pos)
+        }
+    }
+
+    /// A range clamped to `0...count`, as start and end offsets.
+    static func clampRange(_ a: Int64, _ b: Int64, _ inclusive: Bool, _ count: Int) -> (Int, Int) {
+        let start = Int(max(0, min(a, Int64(count))))
+        let endValue = inclusive ? (b == .max ? b : b + 1) : b
+        let end = Int(max(Int64(start), min(endValue, Int64(count))))
+        return (start, end)
+    }
+
+    static func modifyIndex(_ parent: inout Dynamic, _ i: Dynamic, _ pos: ScriptPosition,
+                            _ body: (inout Dynamic) throws(Signal) -> Dynamic) throws(Signal) -> Dynamic {
+        switch (parent, i) {
+        case (.array(var a), .int(let n)):
+            guard let j = normalize(n, a.count) else { throw arrayBounds(n, a.count, pos) }
+            parent = .unit
+            defer { parent = .array(a) }
+            return try body(&a[j])
+        case (.map(var m), .string(let k)):
+            parent = .unit
+            defer { parent = .map(m) }
+            return try body(&m[k, default: .unit])
+        case (.string(let s), .int(let n)):
+            var chars = Array(s.unicodeScalars)
+            guard let j = normalize(n, chars.count) else { throw stringBounds(n, chars.count, pos) }
+            var c = Dynamic.char(chars[j])
+            let r = try body(&c)
+            switch c {
+            case .char(let new): chars[j] = new
+            case .string(let str) where str.unicodeScalars.count == 1: chars[j] = str.unicodeScalars.first!
+            default: throw .mismatch(c.typeName, expecting: "char", pos)
+            }
+            parent = .string(String(String.UnicodeScalarView(chars)))
+            return r
+        case (.blob(var b), .int(let n)):
+            guard let j = normalize(n, b.count) else { throw arrayBounds(n, b.count, pos) }
+            var v = Dynamic.int(Int64(b[j]))
+            let r = try body(&v)
+            guard case .int(let byte) = v else { throw .mismatch(v.typeName, expecting: "i64", pos) }
+            b[j] = UInt8(truncatingIfNeeded: byte)
+            parent = .blob(b)
+            return r
+        case (.int(let value), .int(let n)):
+            guard let bit = normalize(n, 64) else { throw bitBounds(n, pos) }
+            var v = Dynamic.bool(value & (1 << Int64(bit)) != 0)
+            let r = try body(&v)
+            guard case .bool(let on) = v else { throw .mismatch(v.typeName, expecting: "bool", pos) }
+            parent = .int(on ? value | (1 << Int64(bit)) : value & ~(1 << Int64(bit)))
+            return r
+        default:
+            var v = try index(parent, i, pos)
+            return try body(&v)
+        }
+    }
+
+    /// Whether a value fits the receiver type of `fn type.name()`.
+    static func typeMatches(_ v: Dynamic, _ type: String) -> Bool {
+        switch type {
+        case "int", "INT": return v.typeName == "i64"
+        case "float", "FLOAT": return v.typeName == "f64"
+        case "str", "String", "ImmutableString": return v.typeName == "string"
+        case "Array": return v.typeName == "array"
+        case "Map": return v.typeName == "map"
+        default: return v.typeName == type
+        }
+    }
+}

@@ -1,0 +1,858 @@
+/// A compiled piece of script. The tree is built once by the parser, with variables already
+/// turned into frame slots and calls linked to their functions; evaluating it never looks a
+/// name up in a dictionary except for `Fn("name")`-style dynamic calls.
+class Node {
+    let pos: ScriptPosition
+
+    init(_ pos: ScriptPosition) { self.pos = pos }
+
+    func eval(_ x: Interpreter) throws(Signal) -> Dynamic { .unit }
+
+    /// Whether the node can be assigned to (a variable, property, index or `this`).
+    var isLValue: Bool { false }
+
+    /// Whether the chain starts at a constant, so a mutating method must not run on it.
+    var rootIsConstant: Bool { false }
+
+    /// Runs `body` on the storage this node names, in place.
+    func modify(_ x: Interpreter, _ body: (inout Dynamic) throws(Signal) -> Dynamic) throws(Signal) -> Dynamic {
+        throw .runtime("ErrorAssignmentToInvalidLHS", "Cannot assign to this expression", pos)
+    }
+}
+
+// MARK: - Values and variables
+
+final class LiteralNode: Node {
+    let value: Dynamic
+    init(_ value: Dynamic, _ pos: ScriptPosition) {
+        self.value = value
+        super.init(pos)
+    }
+    override func eval(_ x: Interpreter) throws(Signal) -> Dynamic { value }
+}
+
+final class InterpolatedNode: Node {
+    let parts: [Node]
+    init(_ parts: [Node], _ pos: ScriptPosition) {
+        self.parts = parts
+        super.init(pos)
+    }
+    override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        var s = ""
+        for p in parts { s += try p.eval(x).displayText }
+        let v = Dynamic.string(s)
+        try x.checkSize(v, pos)
+        return v
+    }
+}
+
+final class ArrayNode: Node {
+    let items: [Node]
+    init(_ items: [Node], _ pos: ScriptPosition) {
+        self.items = items
+        super.init(pos)
+    }
+    override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        var a: [Dynamic] = []
+        a.reserveCapacity(items.count)
+        for i in items { a.append(try i.eval(x)) }
+        let v = Dynamic.array(a)
+        try x.checkSize(v, pos)
+        return v
+    }
+}
+
+final class MapNode: Node {
+    let entries: [(String, Node)]
+    init(_ entries: [(String, Node)], _ pos: ScriptPosition) {
+        self.entries = entries
+        super.init(pos)
+    }
+    override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        var m: [String: Dynamic] = [:]
+        m.reserveCapacity(entries.count)
+        for (k, n) in entries { m[k] = try n.eval(x) }
+        let v = Dynamic.map(m)
+        try x.checkSize(v, pos)
+        return v
+    }
+}
+
+final class VariableNode: Node {
+    let name: String
+    let slot: Int
+    let constant: Bool
+    init(_ name: String, slot: Int, constant: Bool, _ pos: ScriptPosition) {
+        self.name = name
+        self.slot = slot
+        self.constant = constant
+        super.init(pos)
+    }
+    override func eval(_ x: Interpreter) throws(Signal) -> Dynamic { x.read(slot) }
+    override var isLValue: Bool { true }
+    override var rootIsConstant: Bool { constant }
+
+    override func modify(_ x: Interpreter, _ body: (inout Dynamic) throws(Signal) -> Dynamic) throws(Signal) -> Dynamic {
+        if constant {
+            throw .runtime("ErrorAssignmentToConstant", "Cannot modify constant \(name)", pos)
+        }
+        let i = x.base + slot
+        if case .shared(let box) = x.stack[i] {
+            var v = box.value
+            box.value = .unit
+            defer { box.value = v }
+            return try body(&v)
+        }
+        var v = x.stack[i]
+        x.stack[i] = .unit
+        defer { x.stack[x.base + slot] = v }
+        return try body(&v)
+    }
+}
+
+/// A name that is not a variable in scope: a script function used as a value, or an error.
+final class UnresolvedNameNode: Node {
+    let name: String
+    init(_ name: String, _ pos: ScriptPosition) {
+        self.name = name
+        super.init(pos)
+    }
+    override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        if x.program.hasFunction(name) { return .fnPtr(FnPtr(name: name)) }
+        throw .runtime("ErrorVariableNotFound", "Variable not found: \(name)", pos)
+    }
+}
+
+/// `global::NAME`: a constant from the top level, readable inside functions.
+final class GlobalConstantNode: Node {
+    let name: String
+    init(_ name: String, _ pos: ScriptPosition) {
+        self.name = name
+        super.init(pos)
+    }
+    override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        guard let slot = x.program.globalConstants[name], slot < x.top else {
+            throw .runtime("ErrorVariableNotFound", "Variable not found: global::\(name)", pos)
+        }
+        return x.stack[slot].flattened
+    }
+}
+
+final class ThisNode: Node {
+    override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        guard let v = x.thisValue else { throw .runtime("ErrorUnboundThis", "'this' is not bound", pos) }
+        return v
+    }
+    override var isLValue: Bool { true }
+    override func modify(_ x: Interpreter, _ body: (inout Dynamic) throws(Signal) -> Dynamic) throws(Signal) -> Dynamic {
+        guard var v = x.thisValue else { throw .runtime("ErrorUnboundThis", "'this' is not bound", pos) }
+        x.thisValue = .unit
+        defer { x.thisValue = v }
+        return try body(&v)
+    }
+}
+
+final class IsSharedNode: Node {
+    let slot: Int?
+    init(slot: Int?, _ pos: ScriptPosition) {
+        self.slot = slot
+        super.init(pos)
+    }
+    override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        guard let slot else { return .bool(false) }
+        if case .shared = x.stack[x.base + slot] { return .bool(true) }
+        return .bool(false)
+    }
+}
+
+// MARK: - Operators
+
+final class BinaryNode: Node {
+    let op: BinaryOperator
+    let left: Node
+    let right: Node
+    init(_ op: BinaryOperator, _ left: Node, _ right: Node, _ pos: ScriptPosition) {
+        self.op = op
+        self.left = left
+        self.right = right
+        super.init(pos)
+    }
+    override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        let l = try left.eval(x)
+        let r = try right.eval(x)
+        if case .int(let a) = l, case .int(let b) = r { return try Operators.integer(op, a, b, pos) }
+        let v = try Operators.apply(op, l, r, pos)
+        if op == .add { try x.checkSize(v, pos) }
+        return v
+    }
+}
+
+final class LogicNode: Node {
+    enum Kind { case and, or, coalesce }
+    let kind: Kind
+    let left: Node
+    let right: Node
+    init(_ kind: Kind, _ left: Node, _ right: Node, _ pos: ScriptPosition) {
+        self.kind = kind
+        self.left = left
+        self.right = right
+        super.init(pos)
+    }
+    override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        let l = try left.eval(x)
+        if kind == .coalesce {
+            if case .unit = l { return try right.eval(x) }
+            return l
+        }
+        guard case .bool(let a) = l else { throw .mismatch(l.typeName, expecting: "bool", left.pos) }
+        if kind == .and ? !a : a { return l }
+        let r = try right.eval(x)
+        guard case .bool = r else { throw .mismatch(r.typeName, expecting: "bool", right.pos) }
+        return r
+    }
+}
+
+final class InNode: Node {
+    let item: Node
+    let container: Node
+    let negated: Bool
+    init(_ item: Node, _ container: Node, negated: Bool, _ pos: ScriptPosition) {
+        self.item = item
+        self.container = container
+        self.negated = negated
+        super.init(pos)
+    }
+    override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        let i = try item.eval(x)
+        let c = try container.eval(x)
+        if let f = x.program.function("contains", arity: 2) {
+            x.push(c)
+            x.push(i)
+            var this: Dynamic? = nil
+            let r = try x.callScript(f, argc: 2, this: &this, pos: pos)
+            guard case .bool(let b) = r else { throw .mismatch(r.typeName, expecting: "bool", pos) }
+            return .bool(b != negated)
+        }
+        return .bool(try Operators.contains(c, i, pos) != negated)
+    }
+}
+
+final class RangeNode: Node {
+    let from: Node
+    let to: Node
+    let inclusive: Bool
+    init(_ from: Node, _ to: Node, inclusive: Bool, _ pos: ScriptPosition) {
+        self.from = from
+        self.to = to
+        self.inclusive = inclusive
+        super.init(pos)
+    }
+    override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        let a = try from.eval(x), b = try to.eval(x)
+        guard case .int(let i) = a, case .int(let j) = b else {
+            throw .runtime("ErrorFunctionNotFound",
+                           "Function not found: \(inclusive ? "..=" : "..") (\(a.signatureName), \(b.signatureName))", pos)
+        }
+        return .range(i, j, inclusive: inclusive)
+    }
+}
+
+final class UnaryNode: Node {
+    enum Kind { case negate, plus, not }
+    let kind: Kind
+    let operand: Node
+    init(_ kind: Kind, _ operand: Node, _ pos: ScriptPosition) {
+        self.kind = kind
+        self.operand = operand
+        super.init(pos)
+    }
+    override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        let v = try operand.eval(x)
+        switch (kind, v) {
+        case (.negate, .int(let i)):
+            if i == .min { throw .runtime("ErrorArithmetic", "Negation overflow: -\(i)", pos) }
+            return .int(-i)
+        case (.negate, .float(let f)): return .float(-f)
+        case (.plus, .int), (.plus, .float): return v
+        case (.not, .bool(let b)): return .bool(!b)
+        default:
+            let name = kind == .negate ? "-" : (kind == .plus ? "+" : "!")
+            throw .runtime("ErrorFunctionNotFound", "Function not found: \(name) (\(v.signatureName))", pos)
+        }
+    }
+}
+
+// MARK: - Property and index access
+
+final class PropertyNode: Node {
+    let base: Node
+    let name: String
+    let elvis: Bool
+    init(_ base: Node, _ name: String, elvis: Bool, _ pos: ScriptPosition) {
+        self.base = base
+        self.name = name
+        self.elvis = elvis
+        super.init(pos)
+    }
+    override var isLValue: Bool { !elvis && base.isLValue }
+    override var rootIsConstant: Bool { base.rootIsConstant }
+
+    override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        let v = try base.eval(x)
+        if elvis, case .unit = v { return .unit }
+        return try Access.property(v, name, x, pos)
+    }
+
+    override func modify(_ x: Interpreter, _ body: (inout Dynamic) throws(Signal) -> Dynamic) throws(Signal) -> Dynamic {
+        try base.modify(x) { (parent: inout Dynamic) throws(Signal) -> Dynamic in
+            guard case .map(var m) = parent else {
+                if case .host = parent {
+                    var v = try Access.property(parent, name, x, pos)
+                    return try body(&v)
+                }
+                throw .runtime("ErrorDotExpr", "Cannot set property '\(name)' of \(parent.typeName)", pos)
+            }
+            parent = .unit
+            defer { parent = .map(m) }
+            return try body(&m[name, default: .unit])
+        }
+    }
+}
+
+final class IndexNode: Node {
+    let base: Node
+    let index: Node
+    let elvis: Bool
+    init(_ base: Node, _ index: Node, elvis: Bool, _ pos: ScriptPosition) {
+        self.base = base
+        self.index = index
+        self.elvis = elvis
+        super.init(pos)
+    }
+    override var isLValue: Bool { !elvis && base.isLValue }
+    override var rootIsConstant: Bool { base.rootIsConstant }
+
+    override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        let v = try base.eval(x)
+        if elvis, case .unit = v { return .unit }
+        let i = try index.eval(x)
+        return try Access.index(v, i, pos)
+    }
+
+    override func modify(_ x: Interpreter, _ body: (inout Dynamic) throws(Signal) -> Dynamic) throws(Signal) -> Dynamic {
+        let i = try index.eval(x)
+        return try base.modify(x) { (parent: inout Dynamic) throws(Signal) -> Dynamic in
+            try Access.modifyIndex(&parent, i, pos, body)
+        }
+    }
+}
+
+// MARK: - Calls
+
+/// `name(args)`: a script function, a native function, or a variable holding a function pointer.
+final class CallNode: Node {
+    let name: String
+    let args: [Node]
+    /// Linked after parsing: the script function of this arity.
+    var script: ScriptFunction?
+    let native: NativeFunction?
+    /// A variable of the same name, which may hold a function pointer.
+    let variableSlot: Int?
+
+    init(_ name: String, _ args: [Node], native: NativeFunction?, variableSlot: Int?, _ pos: ScriptPosition) {
+        self.name = name
+        self.args = args
+        self.native = native
+        self.variableSlot = variableSlot
+        super.init(pos)
+    }
+
+    override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        if let f = script {
+            let mark = x.top
+            do {
+                for a in args { x.push(try a.eval(x)) }
+            } catch {
+                x.pop(to: mark)
+                throw error
+            }
+            var this: Dynamic? = nil
+            return try x.callScript(f, argc: args.count, this: &this, pos: pos)
+        }
+        var values: [Dynamic] = []
+        values.reserveCapacity(args.count)
+        for a in args { values.append(try a.eval(x)) }
+        if let native, let r = try native.body(x, &values, pos) {
+            try x.checkSize(r, pos)
+            return r
+        }
+        if let slot = variableSlot, case .fnPtr(let ptr) = x.read(slot) {
+            var this: Dynamic? = nil
+            return try x.call(ptr, values, this: &this, pos: pos)
+        }
+        throw x.notFound(name, values, pos)
+    }
+}
+
+/// `receiver.name(args)`, with the receiver passed by reference.
+final class MethodCallNode: Node {
+    let receiver: Node
+    let name: String
+    let args: [Node]
+    let elvis: Bool
+    let native: NativeFunction?
+    /// Linked after parsing: script functions named `name`, by arity.
+    var scripts: [Int: ScriptFunction] = [:]
+
+    init(_ receiver: Node, _ name: String, _ args: [Node], elvis: Bool, native: NativeFunction?, _ pos: ScriptPosition) {
+        self.receiver = receiver
+        self.name = name
+        self.args = args
+        self.elvis = elvis
+        self.native = native
+        super.init(pos)
+    }
+
+    override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        var values: [Dynamic] = []
+        values.reserveCapacity(args.count + 1)
+        for a in args { values.append(try a.eval(x)) }
+        let byReference = receiver.isLValue && (scripts[args.count] != nil || native == nil || native!.mutating)
+        if byReference {
+            if receiver.rootIsConstant {
+                // Run on a copy; a native that changed it is not pure.
+                var r = try receiver.eval(x)
+                let before = r
+                let result = try invoke(x, &r, values)
+                if native != nil, scripts[args.count] == nil, !Operators.matches(before, r) {
+                    throw .runtime("ErrorNonPureMethodCallOnConstant", "Non-pure method '\(name)' cannot be called on constant", pos)
+                }
+                return result
+            } else {
+                return try receiver.modify(x) { (r: inout Dynamic) throws(Signal) -> Dynamic in
+                    try self.invoke(x, &r, values)
+                }
+            }
+        }
+        var r = try receiver.eval(x)
+        return try invoke(x, &r, values)
+    }
+
+    private func invoke(_ x: Interpreter, _ receiver: inout Dynamic, _ values: [Dynamic]) throws(Signal) -> Dynamic {
+        if elvis, case .unit = receiver { return .unit }
+        if let f = scripts[values.count], f.receiverType.map({ Access.typeMatches(receiver, $0) }) ?? true {
+            for v in values { x.push(v) }
+            var this: Dynamic? = receiver
+            receiver = .unit
+            defer { receiver = this ?? .unit }
+            return try x.callScript(f, argc: values.count, this: &this, pos: pos)
+        }
+        if let f = scripts[values.count + 1], f.receiverType == nil {
+            x.push(receiver)
+            for v in values { x.push(v) }
+            var this: Dynamic? = nil
+            return try x.callScript(f, argc: values.count + 1, this: &this, pos: pos)
+        }
+        if let native {
+            var all: [Dynamic] = []
+            all.reserveCapacity(values.count + 1)
+            all.append(receiver)
+            receiver = .unit
+            all.append(contentsOf: values)
+            let result = try native.body(x, &all, pos)
+            receiver = all[0]
+            if let result {
+                if native.mutating { try x.checkSize(receiver, pos) }
+                try x.checkSize(result, pos)
+                return result
+            }
+        }
+        switch receiver {
+        case .map(let m):
+            if case .fnPtr(let ptr)? = m[name] {
+                var this: Dynamic? = receiver
+                receiver = .unit
+                defer { receiver = this ?? .unit }
+                return try x.call(ptr, values, this: &this, pos: pos)
+            }
+        case .host(let h):
+            do throws(ScriptError) {
+                if let r = try h.call(name, values) { return r }
+            } catch {
+                var e = error
+                if e.position == nil { e.position = pos }
+                throw .error(e)
+            }
+        default: break
+        }
+        throw x.notFound(name, [receiver] + values, pos)
+    }
+}
+
+/// `|a, b| body`: a function pointer carrying the variables it captures.
+final class ClosureNode: Node {
+    let function: ScriptFunction
+    /// Slots in the enclosing frame, in the order the closure's frame expects them.
+    let captures: [Int]
+    init(_ function: ScriptFunction, captures: [Int], _ pos: ScriptPosition) {
+        self.function = function
+        self.captures = captures
+        super.init(pos)
+    }
+    override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        .fnPtr(FnPtr(name: function.name, function: function, captured: captures.map { x.share($0) }))
+    }
+}
+
+// MARK: - Statements
+
+final class BlockNode: Node {
+    let statements: [Node]
+    init(_ statements: [Node], _ pos: ScriptPosition) {
+        self.statements = statements
+        super.init(pos)
+    }
+    override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        var last = Dynamic.unit
+        for s in statements {
+            try x.tick(s.pos)
+            last = try s.eval(x)
+        }
+        return last
+    }
+}
+
+final class LetNode: Node {
+    let slot: Int
+    let value: Node?
+    init(slot: Int, _ value: Node?, _ pos: ScriptPosition) {
+        self.slot = slot
+        self.value = value
+        super.init(pos)
+    }
+    override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        let v = try value?.eval(x) ?? .unit
+        if x.limits.maxVariables > 0, slot >= x.limits.maxVariables {
+            throw .runtime("ErrorTooManyVariables", "Too many variables defined", pos)
+        }
+        x.bind(slot, v)
+        return .unit
+    }
+}
+
+final class AssignNode: Node {
+    let target: Node
+    let op: BinaryOperator?
+    let value: Node
+    init(_ target: Node, _ op: BinaryOperator?, _ value: Node, _ pos: ScriptPosition) {
+        self.target = target
+        self.op = op
+        self.value = value
+        super.init(pos)
+    }
+    override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        let v = try value.eval(x)
+        if let variable = target as? VariableNode, !variable.constant {
+            guard let op else {
+                x.assign(variable.slot, v)
+                return .unit
+            }
+            if case .int(let a) = x.read(variable.slot), case .int(let b) = v {
+                x.assign(variable.slot, try Operators.integer(op, a, b, pos))
+                return .unit
+            }
+        }
+        let pos = self.pos
+        let op = self.op
+        let checks = x.limits.checksData
+        _ = try target.modify(x) { (current: inout Dynamic) throws(Signal) -> Dynamic in
+            if let op { try Operators.compound(op, &current, v, pos) } else { current = v }
+            if checks { try x.checkSize(current, pos) }
+            return .unit
+        }
+        return .unit
+    }
+}
+
+final class IfNode: Node {
+    let condition: Node
+    let then: Node
+    let otherwise: Node?
+    init(_ condition: Node, _ then: Node, _ otherwise: Node?, _ pos: ScriptPosition) {
+        self.condition = condition
+        self.then = then
+        self.otherwise = otherwise
+        super.init(pos)
+    }
+    override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        let c = try condition.eval(x)
+        guard case .bool(let b) = c else { throw .mismatch(c.typeName, expecting: "bool", condition.pos) }
+        if b { return try then.eval(x) }
+        return try otherwise?.eval(x) ?? .unit
+    }
+}
+
+final class SwitchNode: Node {
+    struct Case {
+        var values: [Dynamic]
+        var condition: Node?
+        var body: Node
+    }
+    struct RangeCase {
+        var from: Int64, to: Int64, inclusive: Bool
+        var condition: Node?
+        var body: Node
+    }
+    let subject: Node
+    let cases: [Case]
+    let ranges: [RangeCase]
+    let fallback: Node?
+    init(_ subject: Node, cases: [Case], ranges: [RangeCase], fallback: Node?, _ pos: ScriptPosition) {
+        self.subject = subject
+        self.cases = cases
+        self.ranges = ranges
+        self.fallback = fallback
+        super.init(pos)
+    }
+    override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        let v = try subject.eval(x)
+        for c in cases where c.values.contains(where: { Operators.matches(v, $0) }) {
+            if try guardHolds(c.condition, x) { return try c.body.eval(x) }
+        }
+        let number: Double? = switch v {
+        case .int(let i): Double(i)
+        case .float(let f): f
+        default: nil
+        }
+        if let number {
+            for r in ranges where number >= Double(r.from) && (r.inclusive ? number <= Double(r.to) : number < Double(r.to)) {
+                if try guardHolds(r.condition, x) { return try r.body.eval(x) }
+            }
+        }
+        return try fallback?.eval(x) ?? .unit
+    }
+    private func guardHolds(_ condition: Node?, _ x: Interpreter) throws(Signal) -> Bool {
+        guard let condition else { return true }
+        let c = try condition.eval(x)
+        guard case .bool(let b) = c else { throw .mismatch(c.typeName, expecting: "bool", condition.pos) }
+        return b
+    }
+}
+
+/// Runs a loop body; answers the value of a `break`, or nil to go on.
+@inline(__always)
+private func loopBody(_ body: Node, _ x: Interpreter) throws(Signal) -> Dynamic? {
+    do {
+        _ = try body.eval(x)
+    } catch {
+        switch error {
+        case .breakLoop(let v): return v
+        case .continueLoop: return nil
+        default: throw error
+        }
+    }
+    return nil
+}
+
+final class WhileNode: Node {
+    enum Kind { case whileTrue, loop, doWhile, doUntil }
+    let kind: Kind
+    let condition: Node?
+    let body: Node
+    init(_ kind: Kind, _ condition: Node?, _ body: Node, _ pos: ScriptPosition) {
+        self.kind = kind
+        self.condition = condition
+        self.body = body
+        super.init(pos)
+    }
+    override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        switch kind {
+        case .loop:
+            while true {
+                try x.tick(pos)
+                if let v = try loopBody(body, x) { return v }
+            }
+        case .whileTrue:
+            while try test(x) {
+                try x.tick(pos)
+                if let v = try loopBody(body, x) { return v }
+            }
+        case .doWhile, .doUntil:
+            repeat {
+                try x.tick(pos)
+                if let v = try loopBody(body, x) { return v }
+            } while try test(x) == (kind == .doWhile)
+        }
+        return .unit
+    }
+    private func test(_ x: Interpreter) throws(Signal) -> Bool {
+        let c = try condition!.eval(x)
+        guard case .bool(let b) = c else { throw .mismatch(c.typeName, expecting: "bool", condition!.pos) }
+        return b
+    }
+}
+
+final class ForNode: Node {
+    let slot: Int
+    let counterSlot: Int?
+    let source: Node
+    let body: Node
+    init(slot: Int, counterSlot: Int?, _ source: Node, _ body: Node, _ pos: ScriptPosition) {
+        self.slot = slot
+        self.counterSlot = counterSlot
+        self.source = source
+        self.body = body
+        super.init(pos)
+    }
+
+    @inline(__always) private func step(_ x: Interpreter, _ value: Dynamic, _ n: Int) throws(Signal) -> Dynamic? {
+        try x.tick(pos)
+        x.bind(slot, value)
+        if let counterSlot { x.bind(counterSlot, .int(Int64(n))) }
+        return try loopBody(body, x)
+    }
+
+    override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        let iterable = try source.eval(x)
+        var n = 0
+        switch iterable {
+        case .range(let a, let b, let inclusive):
+            if a > b || (!inclusive && a == b) { return .unit }
+            var i = a
+            while true {
+                if let v = try step(x, .int(i), n) { return v }
+                n += 1
+                if inclusive ? i >= b : i + 1 >= b { break }
+                i += 1
+            }
+        case .array(let items):
+            for item in items {
+                if let v = try step(x, item, n) { return v }
+                n += 1
+            }
+        case .string(let s):
+            for c in s.unicodeScalars {
+                if let v = try step(x, .char(c), n) { return v }
+                n += 1
+            }
+        case .blob(let bytes):
+            for b in bytes {
+                if let v = try step(x, .int(Int64(b)), n) { return v }
+                n += 1
+            }
+        case .sequence(let seq):
+            let next = seq.makeIterator()
+            while let item = next() {
+                if let v = try step(x, item, n) { return v }
+                n += 1
+            }
+        default:
+            throw .runtime("ErrorFor", "For loop expects iterable type, not \(iterable.typeName)", source.pos)
+        }
+        return .unit
+    }
+}
+
+final class JumpNode: Node {
+    enum Kind { case breakLoop, continueLoop, returnValue, throwValue }
+    let kind: Kind
+    let value: Node?
+    init(_ kind: Kind, _ value: Node?, _ pos: ScriptPosition) {
+        self.kind = kind
+        self.value = value
+        super.init(pos)
+    }
+    override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        let v = try value?.eval(x) ?? .unit
+        switch kind {
+        case .breakLoop: throw .breakLoop(v)
+        case .continueLoop: throw .continueLoop
+        case .returnValue: throw .returned(v)
+        case .throwValue: throw .thrown(v, pos)
+        }
+    }
+}
+
+/// `throw;` inside `catch`: throws the caught error again.
+final class RethrowNode: Node {
+    let slot: Int
+    init(slot: Int, _ pos: ScriptPosition) {
+        self.slot = slot
+        super.init(pos)
+    }
+    override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        throw .thrown(x.read(slot), pos)
+    }
+}
+
+final class TryNode: Node {
+    let body: Node
+    let errorSlot: Int?
+    let handler: Node
+    init(_ body: Node, errorSlot: Int?, _ handler: Node, _ pos: ScriptPosition) {
+        self.body = body
+        self.errorSlot = errorSlot
+        self.handler = handler
+        super.init(pos)
+    }
+    override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        let mark = x.top
+        let depth = x.callDepth
+        let base = x.base
+        let this = x.thisValue
+        let caught: Dynamic
+        do {
+            return try body.eval(x)
+        } catch {
+            switch error {
+            case .thrown(let v, _): caught = v
+            case .error(let e) where ScriptError.catchable(e.kind): caught = TryNode.errorMap(e)
+            default: throw error
+            }
+        }
+        x.pop(to: mark)
+        x.callDepth = depth
+        x.base = base
+        x.thisValue = this
+        if let errorSlot { x.bind(errorSlot, caught) }
+        _ = try handler.eval(x)
+        return .unit
+    }
+
+    static func errorMap(_ e: ScriptError) -> Dynamic {
+        var m: [String: Dynamic] = ["message": .string(e.description), "error": .string(e.kind)]
+        if let p = e.position {
+            m["line"] = .int(Int64(p.line))
+            m["position"] = .int(Int64(p.column))
+        }
+        return .map(m)
+    }
+}
+
+/// `eval(code)`: compiles and runs a script at run time.
+final class EvalNode: Node {
+    let code: Node
+    init(_ code: Node, _ pos: ScriptPosition) {
+        self.code = code
+        super.init(pos)
+    }
+    override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        let c = try code.eval(x)
+        guard case .string(let source) = c else { throw .mismatch(c.typeName, expecting: "string", pos) }
+        do throws(ScriptError) {
+            let script = try x.engine.compile(source)
+            let inner = Interpreter(program: script, engine: x.engine)
+            inner.operations = x.operations
+            inner.callDepth = x.callDepth + 1
+            var this: Dynamic? = nil
+            defer { x.operations = inner.operations }
+            do {
+                return try inner.callScript(script.main, argc: 0, this: &this, pos: pos)
+            } catch {
+                throw error.scriptError
+            }
+        } catch {
+            throw .error(error)
+        }
+    }
+}
