@@ -111,14 +111,20 @@ public final class ScriptEngine: @unchecked Sendable {
     }
 
     /// Compiles a script (statements) or a single expression.
-    public func compile(_ source: String, expression: Bool = false, scope: [String] = []) throws(ScriptError) -> CompiledScript {
-        var parser = try Parser(source: source, engine: self, expressionOnly: expression, scope: scope)
+    public func compile(_ source: String, expression: Bool = false, scope: [String] = [],
+                        constants: Set<String> = []) throws(ScriptError) -> CompiledScript {
+        var parser = try Parser(source: source, engine: self, expressionOnly: expression, scope: scope, constants: constants)
+        return try parser.parseProgram()
+    }
+
+    func compile(_ source: String, enclosing: [Parser.FunctionScope.Name]) throws(ScriptError) -> CompiledScript {
+        var parser = try Parser(source: source, engine: self, expressionOnly: false, scope: [], enclosing: enclosing)
         return try parser.parseProgram()
     }
 
     /// Compiles and runs; for tools and tests.
     public func eval(_ source: String, scope: ScriptScope = ScriptScope()) throws(ScriptError) -> Dynamic {
-        let script = try compile(source, scope: scope.names)
+        let script = try compile(source, scope: scope.names, constants: scope.constants)
         return try script.run(scope: scope)
     }
 }
@@ -140,6 +146,7 @@ public struct ScriptScope: @unchecked Sendable {
     }
 
     public var names: [String] { variables.map(\.name) }
+    public var constants: Set<String> { Set(variables.filter(\.constant).map(\.name)) }
 }
 
 /// A function written in a script.
@@ -188,6 +195,10 @@ public final class CompiledScript: @unchecked Sendable {
     }
 
     public func hasFunction(_ name: String) -> Bool { functions[name] != nil }
+
+    /// For `eval` code: the caller's slots it captures, and its own top-level variables.
+    var enclosingCaptures: [Int] = []
+    var topLevel: [(String, Int)] = []
 
     /// Runs the script. Host variables must come in the order given to `compile`.
     public func run(scope: ScriptScope = ScriptScope()) throws(ScriptError) -> Dynamic {

@@ -118,7 +118,7 @@ enum ScriptProtocol {
         }
         do {
             let expressionOnly = mode == "expression" || mode == "compile_expression"
-            let compiled = try engine.compile(script, expression: expressionOnly, scope: scope.names)
+            let compiled = try engine.compile(script, expression: expressionOnly, scope: scope.names, constants: scope.constants)
             if mode.hasPrefix("compile") { return ["id": id, "ok": true, "value": .null, "type": "()"] }
             let value = try compiled.run(scope: scope)
             return ["id": id, "ok": true, "value": json(value), "type": .string(value.typeName)]

@@ -183,6 +183,8 @@ extension StandardLibrary {
             for i in start..<max(start, arr.count) {
                 if case .fnPtr = a[1] {
                     if try truthy(try each(x, a[1], arr[i], i, pos), pos) { return .int(Int64(i)) }
+                } else if case .string(let name) = a[1], x.program.hasFunction(name) || x.engine.natives[name] != nil {
+                    if try truthy(try each(x, a[1], arr[i], i, pos), pos) { return .int(Int64(i)) }
                 } else if Operators.equals(arr[i], a[1]) {
                     return .int(Int64(i))
                 }
@@ -233,7 +235,8 @@ extension StandardLibrary {
             for i in arr.indices {
                 var this: Dynamic? = arr[i]
                 let wants = f.function.map { $0.params.count - f.curried.count } ?? 1
-                _ = try x.call(f, wants >= 2 ? [arr[i], .int(Int64(i))] : (wants == 1 ? [arr[i]] : []), this: &this, pos: pos)
+                // The element is `this`; a parameter, if any, gets the index.
+                _ = try x.call(f, wants >= 1 ? [.int(Int64(i))] : [], this: &this, pos: pos)
                 arr[i] = this ?? .unit
             }
             return .unit
@@ -243,7 +246,7 @@ extension StandardLibrary {
                 guard a.count == 2 || a.count == 3, case .array(let arr) = a[0], isCallable(a[1]) else { return nil }
                 var acc = a.count == 3 ? a[2] : .unit
                 let order = reversed ? Array(arr.indices.reversed()) : Array(arr.indices)
-                for i in order { acc = try x.callback(a[1], [acc, arr[i], .int(Int64(i))], pos: pos) }
+                for i in order { acc = try x.callback(a[1], [acc, arr[i], .int(Int64(i))], element: 1, pos: pos) }
                 return acc
             }
         }

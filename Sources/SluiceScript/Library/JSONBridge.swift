@@ -36,7 +36,12 @@ enum JSONBridge {
                 write(e, &out)
             }
             out += "]"
-        case .fnPtr(let f): out += Dynamic.string(f.name).debugText
+        case .fnPtr(let f):
+            if f.curried.isEmpty {
+                out += Dynamic.string(f.name).debugText
+            } else {
+                write(.array([.string(f.name)] + f.curried), &out)
+            }
         case .shared(let box): write(box.value, &out)
         default: out += v.debugText
         }

@@ -140,55 +140,87 @@ extension StandardLibrary {
             return .unit
         }
         e.register("get_bits") { _, a, pos throws(Signal) in
-            guard case .int(let value)? = a.first, a.count >= 2 else { return nil }
-            guard let (s, t) = bitSpan(a[1...]) else { return nil }
-            if s < 0 || s >= 64 { throw Access.bitBounds(Int64(s), pos) }
-            return try Access.index(.int(value), .range(Int64(s), Int64(t), inclusive: false), pos)
+            guard a.count == 2 || a.count == 3, case .int(let value) = a[0], let (start, length) = bitSpan(a[1...]) else { return nil }
+            if length <= 0 { return .int(0) }
+            let (shift, width) = try bitField(start, length, pos)
+            return .int(Int64(bitPattern: (UInt64(bitPattern: value) >> UInt64(shift)) & bitMask(width)))
         }
         e.register("set_bits", mutating: true) { _, a, pos throws(Signal) in
-            guard case .int(let value)? = a.first, a.count >= 3, case .int(let newBits) = a[a.count - 1] else { return nil }
-            guard let (s, t) = bitSpan(a[1..<(a.count - 1)]) else { return nil }
-            if s < 0 || s >= 64 { throw Access.bitBounds(Int64(s), pos) }
-            let width = t - s
-            if width <= 0 { return .unit }
-            let mask: UInt64 = width >= 64 ? .max : ((1 << UInt64(width)) - 1) << UInt64(s)
-            let updated = (UInt64(bitPattern: value) & ~mask) | ((UInt64(bitPattern: newBits) << UInt64(s)) & mask)
+            guard a.count == 3 || a.count == 4, case .int(let value) = a[0], case .int(let newBits) = a[a.count - 1],
+                  let (start, length) = bitSpan(a[1..<(a.count - 1)]) else { return nil }
+            if length <= 0 { return .unit }
+            let (shift, width) = try bitField(start, length, pos)
+            let mask = bitMask(width) << UInt64(shift)
+            let updated = (UInt64(bitPattern: value) & ~mask) | ((UInt64(bitPattern: newBits) << UInt64(shift)) & mask)
             a[0] = .int(Int64(bitPattern: updated))
             return .unit
         }
         e.register("bits") { _, a, pos throws(Signal) in
-            guard case .int(let value)? = a.first else { return nil }
-            var s = 0, t = 64
-            if a.count > 1 {
+            guard (1...3).contains(a.count), case .int(let value) = a[0] else { return nil }
+            var start: Int64 = 0, length = Int64.max
+            if a.count == 2, case .int(let s) = a[1] {
+                start = s
+            } else if a.count > 1 {
                 guard let span = bitSpan(a[1...]) else { return nil }
-                (s, t) = span
-                if s < 0 || s >= 64 { throw Access.bitBounds(Int64(s), pos) }
+                (start, length) = span
             }
+            let (shift, width) = try bitField(start, length, pos)
             return .sequence(ScriptSequence(typeName: "BitRange") {
-                var i = s
+                var rest = UInt64(bitPattern: value) >> UInt64(shift), left = width
                 return {
-                    guard i < t else { return nil }
-                    defer { i += 1 }
-                    return .bool(value & (1 << Int64(i)) != 0)
+                    guard left > 0 else { return nil }
+                    defer { rest >>= 1; left -= 1 }
+                    return .bool(rest & 1 != 0)
                 }
             })
         }
     }
 
-    /// Bits `start..end` from (start[, len]) or a range; a negative start counts from bit 64.
-    static func bitSpan(_ args: ArraySlice<Dynamic>) -> (Int, Int)? {
+    /// Start and count from (start, len) or a range, turned into both the way Rhai does (the range's
+    /// start clamps at 0). Used for bit fields and BLOB portions; the start is checked by the caller.
+    static func bitSpan(_ args: ArraySlice<Dynamic>) -> (Int64, Int64)? {
         let a = Array(args)
-        if a.count == 1, case .range(let x, let y, let inclusive) = a[0] {
-            let (s, t) = Access.clampRange(x, y, inclusive, 64)
-            return (s, t)
-        }
-        guard let start = int(a[0]) else { return nil }
-        let s = start < 0 ? 64 + start : start
-        var len: Int64 = 64
-        if a.count == 2 {
+        switch (a.count, a.first) {
+        case (1, .range(let x, let y, let inclusive)?):
+            let from = Swift.max(x, 0)
+            if inclusive { return (from, Swift.min(Swift.max(y, from - 1), .max - 1) - from + 1) }
+            return (from, Swift.max(y, from) - from)
+        case (2, .int(let s)?):
             guard let l = int(a[1]) else { return nil }
-            len = l
+            return (s, l)
+        default: return nil
         }
-        return (Int(s), Int(Swift.max(s, Swift.min(64, s + Swift.max(0, Swift.min(len, 64))))))
     }
+
+    /// The bits a start (negative counts from the MSB) and a length pick: the shift to the first
+    /// bit and the number of bits, cut at bit 63. A start outside the 64 bits is an error.
+    static func bitField(_ start: Int64, _ length: Int64, _ pos: ScriptPosition) throws(Signal) -> (Int, Int) {
+        guard let shift = Access.normalize(start, 64) else { throw Access.bitBounds(start, pos) }
+        return (shift, Int(Swift.max(0, Swift.min(length, Int64(64 - shift)))))
+    }
+
+    /// The bits `x[range]` covers on an INT, as the shift to its first bit and the mask of its bits
+    /// in place. Either end outside the 64 bits is an error; an empty range covers nothing.
+    static func bitRange(_ a: Int64, _ b: Int64, _ inclusive: Bool, _ pos: ScriptPosition) throws(Signal) -> (Int, UInt64) {
+        guard a >= 0, a < 64 else { throw Access.bitBounds(a, pos) }
+        let end: Int64
+        if inclusive {
+            let last = b == .max ? 63 : b
+            guard last >= 0, last < 64 else { throw Access.bitBounds(last, pos) }
+            end = last + 1
+        } else {
+            end = b == .max ? 64 : b
+            guard end >= 0, end <= 64 else { throw Access.bitBounds(end, pos) }
+        }
+        if end <= a { return (0, 0) }
+        return (Int(a), bitMask(Int(end - a)) << UInt64(a))
+    }
+
+    /// The bits of `value` under `mask`, shifted down (sign-extending when the mask holds bit 63, as Rhai does).
+    static func maskedBits(_ value: Int64, _ shift: Int, _ mask: UInt64) -> Int64 {
+        Int64(bitPattern: UInt64(bitPattern: value) & mask) >> Int64(shift)
+    }
+
+    /// The lowest `width` bits set.
+    static func bitMask(_ width: Int) -> UInt64 { width >= 64 ? .max : (1 << UInt64(width)) - 1 }
 }

@@ -71,15 +71,24 @@ enum StandardLibrary {
         e.register("to_debug") { _, a, _ in a.count == 1 ? .string(a[0].debugText) : nil }
         e.register("Fn") { x, a, pos throws(Signal) in
             guard a.count == 1, case .string(let name) = a[0] else { return nil }
-            guard x.program.hasFunction(name) || x.engine.natives[name] != nil else {
-                throw .runtime("ErrorFunctionNotFound", "Function not found: \(name)", pos)
+            guard let first = name.unicodeScalars.first, first == "_" || first.properties.isAlphabetic,
+                  name.unicodeScalars.allSatisfy({ $0 == "_" || $0.properties.isAlphabetic || ("0"..."9").contains($0) }) else {
+                throw .runtime("ErrorFunctionNotFound", "Function not found: \(name) (not a valid function name)", pos)
             }
             return .fnPtr(FnPtr(name: name))
         }
-        e.register("call") { x, a, pos throws(Signal) in
-            guard let first = a.first, case .fnPtr(let f) = first else { return nil }
-            var this: Dynamic? = nil
-            return try x.call(f, Array(a.dropFirst()), this: &this, pos: pos)
+        e.register("call", mutating: true) { x, a, pos throws(Signal) in
+            guard let first = a.first else { return nil }
+            if case .fnPtr(let f) = first {
+                var this: Dynamic? = nil
+                return try x.call(f, Array(a.dropFirst()), this: &this, pos: pos)
+            }
+            // `value.call(f, args)`: runs f with `this` bound to value.
+            guard a.count >= 2, case .fnPtr(let f) = a[1] else { return nil }
+            var this: Dynamic? = first
+            a[0] = .unit
+            defer { a[0] = this ?? .unit }
+            return try x.call(f, Array(a.dropFirst(2)), this: &this, pos: pos)
         }
         e.register("curry") { _, a, _ in
             guard let first = a.first, case .fnPtr(let f) = first else { return nil }

@@ -7,6 +7,8 @@ struct Parser {
             var name: String
             var slot: Int
             var constant: Bool
+            /// A constant the host passed in: assigning to it fails when it runs.
+            var fromHost = false
         }
         let parent: FunctionScope?
         let isClosure: Bool
@@ -16,6 +18,8 @@ struct Parser {
         var captures: [(outer: Int, inner: Int)] = []
         var slots = 0
         var loops = 0
+        /// Whether an `eval` may have defined variables from here on.
+        var hasEval = false
 
         init(parent: FunctionScope?, isClosure: Bool) {
             self.parent = parent
@@ -43,6 +47,7 @@ struct Parser {
     private let engine: ScriptEngine
     private let expressionOnly: Bool
     private let hostScope: [String]
+    private let hostConstants: Set<String>
     private var scope: FunctionScope
     private var functions: [String: [Int: ScriptFunction]] = [:]
     private var functionCount = 0
@@ -52,15 +57,25 @@ struct Parser {
     private var inFunction = false
     private var blockDepth = 0
     private var closureCount = 0
+    private var evalCount = 0
     /// The catch variable's slot while inside `catch (e) { … }`, for a bare `throw;`.
     private var catchSlot: Int?
 
-    init(source: String, engine: ScriptEngine, expressionOnly: Bool, scope: [String]) throws(ScriptError) {
+    init(source: String, engine: ScriptEngine, expressionOnly: Bool, scope: [String], constants: Set<String> = [],
+         enclosing: [FunctionScope.Name]? = nil) throws(ScriptError) {
+        hostConstants = constants
+        if let enclosing {
+            // `eval` code sees the caller's variables the way a closure does.
+            let outer = FunctionScope(parent: nil, isClosure: false)
+            outer.names = enclosing
+            self.scope = FunctionScope(parent: outer, isClosure: true)
+        } else {
+            self.scope = FunctionScope(parent: nil, isClosure: false)
+        }
         tokens = try Lexer.tokenize(source)
         self.engine = engine
         self.expressionOnly = expressionOnly
         hostScope = scope
-        self.scope = FunctionScope(parent: nil, isClosure: false)
     }
 
     // MARK: - Tokens
@@ -124,7 +139,10 @@ struct Parser {
     // MARK: - Program
 
     mutating func parseProgram() throws(ScriptError) -> CompiledScript {
-        for name in hostScope { declare(name, constant: false) }
+        for name in hostScope {
+            declare(name, constant: hostConstants.contains(name))
+            scope.names[scope.names.count - 1].fromHost = true
+        }
         var statements: [Node] = []
         if expressionOnly {
             let e = try expression()
@@ -143,10 +161,14 @@ struct Parser {
         let main = ScriptFunction(name: "", params: [], receiverType: nil, body: BlockNode(statements, ScriptPosition(line: 1, column: 1)))
         main.frameSize = scope.slots
         main.isMain = true
+        main.captureSlots = scope.captures.map(\.inner)
         link()
         var constants: [String: Int] = [:]
         for n in scope.names where n.constant { constants[n.name] = n.slot }
-        return CompiledScript(engine: engine, main: main, functions: functions, scopeNames: hostScope, globalConstants: constants)
+        let script = CompiledScript(engine: engine, main: main, functions: functions, scopeNames: hostScope, globalConstants: constants)
+        script.enclosingCaptures = scope.captures.map(\.outer)
+        script.topLevel = scope.names.map { ($0.name, $0.slot) }
+        return script
     }
 
     private mutating func link() {
@@ -203,7 +225,7 @@ struct Parser {
             if let kind = assignment {
                 advance()
                 guard e.isLValue else { throw fail("AssignmentToInvalidLHS", "Cannot assign to this expression", at: e.pos) }
-                if let v = e as? VariableNode, v.constant {
+                if let v = e as? VariableNode, v.constant, scope.lookup(v.name)?.fromHost != true {
                     throw fail("AssignmentToConstant", "Cannot assign to constant '\(v.name)'", at: e.pos)
                 }
                 let value = try expression()
@@ -256,10 +278,11 @@ struct Parser {
         }
     }
 
-    private mutating func block() throws(ScriptError) -> BlockNode {
+    private mutating func block() throws(ScriptError) -> Node {
         let start = pos
         try expect(.leftBrace, "to start a block")
         let mark = scope.names.count
+        let evalsBefore = evalCount
         blockDepth += 1
         defer {
             blockDepth -= 1
@@ -276,6 +299,10 @@ struct Parser {
             }
         }
         advance()
+        if expressionOnly, statements.count != 1 || statements[0] is LetNode || statements[0] is AssignNode {
+            throw fail("BadInput", "An expression may only hold blocks of a single expression", at: start)
+        }
+        if evalCount > evalsBefore { return ScopedEvalBlockNode(statements, start) }
         return BlockNode(statements, start)
     }
 
@@ -379,11 +406,21 @@ struct Parser {
         try enter()
         defer { depth -= 1 }
         var left = try unary()
+        var chain = 0
         while let (prec, op) = Parser.precedence(token), prec >= minimum {
             let t = token
             let at = pos
             advance()
-            let right = try binary(t == .symbol(.power) ? prec : prec + 1)
+            chain += 1
+            if maxDepth > 0, depth + 1 + chain > maxDepth {
+                throw fail("ExprTooDeep", "Expression exceeds maximum complexity", at: at)
+            }
+            let right: Node
+            if (t == .symbol(.range) || t == .symbol(.inclusiveRange)) && isSymbol(.rightBracket) {
+                right = LiteralNode(.int(.max), at)
+            } else {
+                right = try binary(t == .symbol(.power) ? prec : prec + 1)
+            }
             switch t {
             case .symbol(.or): left = LogicNode(.or, left, right, at)
             case .symbol(.and): left = LogicNode(.and, left, right, at)
@@ -428,10 +465,13 @@ struct Parser {
 
     private mutating func postfix(_ base: Node) throws(ScriptError) -> Node {
         var node = base
+        // After a `?.` or `?[`, the rest of the chain short-circuits on `()` too.
+        var chainIsElvis = false
         while true {
             let at = pos
             if isSymbol(.dot) || isSymbol(.elvis) {
-                let elvis = isSymbol(.elvis)
+                chainIsElvis = chainIsElvis || isSymbol(.elvis)
+                let elvis = chainIsElvis
                 advance()
                 let name: String
                 switch token {
@@ -442,6 +482,10 @@ struct Parser {
                 advance()
                 if isSymbol(.leftParen) {
                     let args = try arguments()
+                    if name == "is_shared", args.isEmpty, let v = node as? VariableNode {
+                        node = IsSharedNode(slot: v.slot, at)
+                        continue
+                    }
                     let call = MethodCallNode(node, name, args, elvis: elvis, native: engine.natives[name], at)
                     methodCalls.append(call)
                     node = call
@@ -449,22 +493,53 @@ struct Parser {
                     node = PropertyNode(node, name, elvis: elvis, at)
                 }
             } else if isSymbol(.leftBracket) || isSymbol(.elvisIndex) {
-                let elvis = isSymbol(.elvisIndex)
+                chainIsElvis = chainIsElvis || isSymbol(.elvisIndex)
+                let elvis = chainIsElvis
                 advance()
                 if isSymbol(.rightBracket) { throw fail("MalformedIndexExpr", "Expecting an index") }
-                let i = try expression()
-                if let lit = i as? LiteralNode {
-                    switch lit.value {
-                    case .int, .string, .char, .range: break
-                    default: throw fail("MalformedIndexExpr", "Only integers, strings and ranges can index", at: lit.pos)
-                    }
+                let i: Node
+                if isSymbol(.range) || isSymbol(.inclusiveRange) {
+                    // `[..n]`, `[..=n]`, `[..]`
+                    let inclusive = isSymbol(.inclusiveRange)
+                    let rangePos = pos
+                    advance()
+                    let end: Node = isSymbol(.rightBracket) ? LiteralNode(.int(.max), rangePos) : try expression()
+                    i = RangeNode(LiteralNode(.int(0), rangePos), end, inclusive: inclusive, rangePos)
+                } else {
+                    i = try expression()
                 }
+                try checkIndex(container: node, index: i)
                 try expect(.rightBracket, "to end the index")
                 node = IndexNode(node, i, elvis: elvis, at)
             } else {
                 return node
             }
         }
+    }
+
+    /// Rhai rejects, at parse time, an index that can never fit a literal container.
+    private func checkIndex(container: Node, index: Node) throws(ScriptError) {
+        let isLogic = (index as? LogicNode).map { $0.kind != .coalesce } ?? false
+        let literal = (index as? LiteralNode)?.value
+        var bad = false
+        switch literal {
+        case .int?, .string?, .char?, .range?, nil: break
+        default: bad = true
+        }
+        if container is ArrayNode {
+            if isLogic { bad = true }
+            switch literal {
+            case .string?, .char?: bad = true
+            default: break
+            }
+        } else if container is MapNode {
+            if isLogic { bad = true }
+            switch literal {
+            case .int?, .char?: bad = true
+            default: break
+            }
+        }
+        if bad { throw fail("MalformedIndexExpr", "This value cannot index that container", at: index.pos) }
     }
 
     private mutating func arguments() throws(ScriptError) -> [Node] {
@@ -504,7 +579,7 @@ struct Parser {
             advance()
             return LiteralNode(.float(f), start)
         case .string(let s):
-            if engine.limits.maxStringSize > 0, s.unicodeScalars.count > engine.limits.maxStringSize {
+            if engine.limits.maxStringSize > 0, s.utf8.count > engine.limits.maxStringSize {
                 throw fail("LiteralTooLarge", "Length of string literal exceeds the maximum limit (\(engine.limits.maxStringSize))")
             }
             advance()
@@ -529,17 +604,35 @@ struct Parser {
             return GlobalConstantNode(name, start)
         case .keyword(.if): return try ifExpression()
         case .keyword(.switch): return try switchExpression()
-        case .keyword(.while), .keyword(.loop), .keyword(.do): return try loopExpression()
-        case .keyword(.for): return try forExpression()
+        case .keyword(.while), .keyword(.loop), .keyword(.do), .keyword(.for):
+            if expressionOnly { throw fail("BadInput", "Loops are statements, not allowed in an expression") }
+            return isKeyword(.for) ? try forExpression() : try loopExpression()
+        case .symbol(.range), .symbol(.inclusiveRange):
+            // `..n`, `..=n`, `..`: a range from 0.
+            let inclusive = isSymbol(.inclusiveRange)
+            advance()
+            let end: Node = isSymbol(.rightBracket) || isSymbol(.rightParen) || isSymbol(.comma)
+                ? LiteralNode(.int(.max), start) : try binary(141)
+            return RangeNode(LiteralNode(.int(0), start), end, inclusive: inclusive, start)
         case .keyword(.try): return try tryExpression()
         case .keyword(.fn):
             throw fail("WrongFnDefinition", "Functions can only be defined at global level")
+        case .keyword(.break), .keyword(.continue), .keyword(.return), .keyword(.throw):
+            if expressionOnly { throw fail("BadInput", "'\(describe(token))' is a statement, not allowed in an expression") }
+            return try statement().0!
         case .symbol(.leftBrace):
             if expressionOnly { throw fail("BadInput", "Statement blocks are not allowed in an expression") }
             return try block()
         case .symbol(.leftParen):
             advance()
-            if accept(.rightParen) { return LiteralNode(.unit, start) }
+            if isSymbol(.rightParen) {
+                // `()` is the unit value only when written without a space.
+                guard pos.line == start.line, pos.column == start.column + 1 else {
+                    throw fail("BadInput", "Expecting an expression inside the parentheses")
+                }
+                advance()
+                return LiteralNode(.unit, start)
+            }
             try enter()
             defer { depth -= 1 }
             let e = try expression()
@@ -590,8 +683,16 @@ struct Parser {
         case .identifier(let name):
             advance()
             if isSymbol(.leftParen) { return try call(name, start) }
-            if isSymbol(.doubleColon) { throw fail("BadInput", "modules are not available in Sluice scripts") }
-            if let n = scope.lookup(name) { return VariableNode(name, slot: n.slot, constant: n.constant, start) }
+            if isSymbol(.doubleColon) {
+                var path = name
+                while accept(.doubleColon) { path += "::" + (try identifier("in a module path")) }
+                if isSymbol(.leftParen) { _ = try arguments() }
+                return ModulePathNode(path, start)
+            }
+            if let n = scope.lookup(name) {
+                if scope.hasEval { return EvalVariableNode(name, slot: n.slot, constant: n.constant, start) }
+                return VariableNode(name, slot: n.slot, constant: n.constant, start)
+            }
             return UnresolvedNameNode(name, start)
         case .eof:
             throw fail("UnexpectedEOF", "Script is incomplete")
@@ -611,7 +712,11 @@ struct Parser {
                 return LiteralNode(.bool(scope.lookup(n) != nil), start)
             }
         case "eval" where args.count == 1:
-            return EvalNode(args[0], start)
+            var visible = scope.names
+            for (_, n) in scope.captured where !visible.contains(where: { $0.name == n.name }) { visible.insert(n, at: 0) }
+            scope.hasEval = true
+            evalCount += 1
+            return EvalNode(args[0], visible: visible, start)
         default: break
         }
         let node = CallNode(name, args, native: engine.natives[name], variableSlot: scope.lookup(name)?.slot, start)
@@ -623,7 +728,11 @@ struct Parser {
         var nodes: [Node] = []
         for part in parts {
             switch part {
-            case .text(let t): nodes.append(LiteralNode(.string(t), start))
+            case .text(let t):
+                if engine.limits.maxStringSize > 0, t.utf8.count > engine.limits.maxStringSize {
+                    throw fail("LiteralTooLarge", "Length of string literal exceeds the maximum limit (\(engine.limits.maxStringSize))", at: start)
+                }
+                nodes.append(LiteralNode(.string(t), start))
             case .code(let code, let at):
                 var inner = try Lexer.tokenize(code)
                 for k in inner.indices {
@@ -678,7 +787,12 @@ struct Parser {
             catchSlot = savedCatch
         }
         for p in params { declare(p, constant: false) }
-        let body = try expression()
+        let body: Node
+        if isSymbol(.leftBrace) {
+            body = try block()
+        } else {
+            body = try statement().0 ?? LiteralNode(.unit, start)
+        }
         closureCount += 1
         let f = ScriptFunction(name: "anon$\(start.line)_\(start.column)_\(closureCount)", params: params, receiverType: nil, body: body)
         f.frameSize = scope.slots
@@ -706,7 +820,7 @@ struct Parser {
         return IfNode(c, then, otherwise, start)
     }
 
-    private mutating func loopBody() throws(ScriptError) -> BlockNode {
+    private mutating func loopBody() throws(ScriptError) -> Node {
         scope.loops += 1
         defer { scope.loops -= 1 }
         return try block()
@@ -799,7 +913,7 @@ struct Parser {
                         if case .interpolated = tokens[max(0, index - 1)].token {
                             throw fail("BadInput", "An interpolated string cannot be a switch case", at: patternPos)
                         }
-                        if !ranges.isEmpty, case .int = lit {
+                        if !ranges.isEmpty, lit.typeName == "i64" || lit.typeName == "f64" {
                             throw fail("WrongSwitchIntegerCase", "Integer cases must come before range cases", at: patternPos)
                         }
                         values.append(lit)

@@ -60,10 +60,10 @@ enum Access {
             return .char(chars[j])
         case (.string(let s), .range(let a, let b, let inclusive)):
             let chars = Array(s.unicodeScalars)
-            let (start, end) = clampRange(a, b, inclusive, chars.count)
+            let (start, end) = indexRange(a, b, inclusive, chars.count)
             return .string(String(String.UnicodeScalarView(chars[start..<end])))
         case (.array(let arr), .range(let a, let b, let inclusive)):
-            let (start, end) = clampRange(a, b, inclusive, arr.count)
+            let (start, end) = indexRange(a, b, inclusive, arr.count)
             return .array(Array(arr[start..<end]))
         case (.blob(let b), .int(let n)):
             guard let j = normalize(n, b.count) else { throw arrayBounds(n, b.count, pos) }
@@ -72,11 +72,8 @@ enum Access {
             guard let bit = normalize(n, 64) else { throw bitBounds(n, pos) }
             return .bool(value & (1 << Int64(bit)) != 0)
         case (.int(let value), .range(let a, let b, let inclusive)):
-            let (start, end) = clampRange(a, b, inclusive, 64)
-            let width = end - start
-            if width <= 0 { return .int(0) }
-            let shifted = UInt64(bitPattern: value) >> UInt64(start)
-            return .int(Int64(bitPattern: width >= 64 ? shifted : shifted & ((1 << UInt64(width)) - 1)))
+            let (shift, mask) = try StandardLibrary.bitRange(a, b, inclusive, pos)
+            return .int(StandardLibrary.maskedBits(value, shift, mask))
         case (.array, _), (.blob, _), (.string, _):
             throw .runtime("ErrorMismatchDataType", "Data type incorrect: \(i.typeName) (expecting i64)", pos)
         case (.map, _):
@@ -84,6 +81,14 @@ enum Access {
         default:
             throw .runtime("ErrorIndexingType", "Indexing not supported: \(v.typeName)[\(i.typeName)]", pos)
         }
+    }
+
+    /// A range used as an index: negative bounds count from the end, then it is clamped.
+    static func indexRange(_ a: Int64, _ b: Int64, _ inclusive: Bool, _ count: Int) -> (Int, Int) {
+        let n = Int64(count)
+        let start = a < 0 ? max(0, n + a) : a
+        if b < 0, n + b <= start { return (Int(min(start, n)), Int(min(start, n))) }
+        return clampRange(start, b < 0 ? n + b : b, inclusive, count)
     }
 
     /// A range clamped to `0...count`, as start and end offsets.
@@ -118,6 +123,14 @@ enum Access {
             }
             parent = .string(String(String.UnicodeScalarView(chars)))
             return r
+        case (.string(let s), .range(let a, let b, let inclusive)):
+            var chars = Array(s.unicodeScalars)
+            let (start, end) = indexRange(a, b, inclusive, chars.count)
+            var part = Dynamic.string(String(String.UnicodeScalarView(chars[start..<end])))
+            let r = try body(&part)
+            chars.replaceSubrange(start..<end, with: part.displayText.unicodeScalars)
+            parent = .string(String(String.UnicodeScalarView(chars)))
+            return r
         case (.blob(var b), .int(let n)):
             guard let j = normalize(n, b.count) else { throw arrayBounds(n, b.count, pos) }
             var v = Dynamic.int(Int64(b[j]))
@@ -132,6 +145,14 @@ enum Access {
             let r = try body(&v)
             guard case .bool(let on) = v else { throw .mismatch(v.typeName, expecting: "bool", pos) }
             parent = .int(on ? value | (1 << Int64(bit)) : value & ~(1 << Int64(bit)))
+            return r
+        case (.int(let value), .range(let a, let b, let inclusive)):
+            let (shift, mask) = try StandardLibrary.bitRange(a, b, inclusive, pos)
+            var v = Dynamic.int(StandardLibrary.maskedBits(value, shift, mask))
+            let r = try body(&v)
+            guard case .int(let bits) = v else { throw .mismatch(v.typeName, expecting: "i64", pos) }
+            let updated = (UInt64(bitPattern: value) & ~mask) | ((UInt64(bitPattern: bits) << UInt64(shift)) & mask)
+            parent = .int(Int64(bitPattern: updated))
             return r
         default:
             var v = try index(parent, i, pos)

@@ -52,6 +52,10 @@ public final class Interpreter {
     let limits: ScriptLimits
     let program: CompiledScript
     let engine: ScriptEngine
+    /// The script whose `eval` this evaluation serves.
+    var outer: CompiledScript?
+    /// Variables an `eval` defined that the compiled code did not know about.
+    var dynamicVariables: [String: Dynamic] = [:]
     /// When set, the top-level frame is copied to `keptFrame` before it is dropped.
     var mainKeepsFrame = false
     var keptFrame: [Dynamic] = []
@@ -214,27 +218,53 @@ public final class Interpreter {
         throw notFound(name, arguments, pos)
     }
 
-    /// A callback given to a native function: a pointer, or a function name as a string.
-    func callback(_ f: Dynamic, _ arguments: [Dynamic], pos: ScriptPosition) throws(Signal) -> Dynamic {
+    /// A callback given to a native function: a pointer, or a function name as a string. It may
+    /// take fewer parameters than offered (`|v|` where `|v, i|` would do); one that takes none
+    /// sees `element` as `this`.
+    func callback(_ f: Dynamic, _ arguments: [Dynamic], element: Int = 0, pos: ScriptPosition) throws(Signal) -> Dynamic {
         var this: Dynamic? = nil
         switch f.flattened {
         case .fnPtr(let ptr):
-            if let fn = ptr.function, fn.params.count - ptr.curried.count < arguments.count {
-                // A closure may take fewer parameters than offered (`|v|` for `|v, i|`).
+            if let fn = ptr.function {
                 let wanted = max(0, fn.params.count - ptr.curried.count)
-                if wanted == 0, let first = arguments.first { this = first }
-                return try call(ptr, Array(arguments.prefix(wanted)), this: &this, pos: pos)
+                if wanted < arguments.count {
+                    if wanted < arguments.count - 1 || wanted == 0, element < arguments.count { this = arguments[element] }
+                    return try call(ptr, Array(arguments.prefix(wanted)), this: &this, pos: pos)
+                }
+                return try call(ptr, arguments, this: &this, pos: pos)
             }
-            return try call(ptr, arguments, this: &this, pos: pos)
+            return try callByName(ptr.name, ptr.curried, arguments, pos: pos)
         case .string(let name):
-            if program.function(name, arity: arguments.count) == nil, arguments.count > 1,
-               program.function(name, arity: 1) != nil {
-                return try callNamed(name, [arguments[0]], this: &this, pos: pos)
-            }
-            return try callNamed(name, arguments, this: &this, pos: pos)
+            return try callByName(name, [], arguments, pos: pos)
         default:
             throw .mismatch(f.typeName, expecting: "Fn", pos)
         }
+    }
+
+    /// A named callback with as many of the offered arguments as some function of that name takes.
+    private func callByName(_ name: String, _ curried: [Dynamic], _ arguments: [Dynamic], pos: ScriptPosition) throws(Signal) -> Dynamic {
+        var this: Dynamic? = nil
+        var n = arguments.count
+        while n > 0, program.function(name, arity: curried.count + n) == nil, engine.natives[name] == nil { n -= 1 }
+        if program.function(name, arity: curried.count + n) != nil || n == arguments.count {
+            return try callNamed(name, curried + arguments.prefix(n), this: &this, pos: pos)
+        }
+        // A native function: try the fullest form that matches.
+        var lastError: Signal?
+        for k in stride(from: arguments.count, through: 1, by: -1) {
+            do {
+                return try callNamed(name, curried + arguments.prefix(k), this: &this, pos: pos)
+            } catch {
+                if case .error(let e) = error, e.kind == "ErrorFunctionNotFound" { lastError = error; continue }
+                throw error
+            }
+        }
+        throw lastError ?? notFound(name, arguments, pos)
+    }
+
+    /// Functions of the script that runs an `eval`, for code compiled on its own.
+    func outerFunction(_ name: String, arity: Int) -> ScriptFunction? {
+        outer?.function(name, arity: arity)
     }
 
     func notFound(_ name: String, _ arguments: [Dynamic], _ pos: ScriptPosition) -> Signal {

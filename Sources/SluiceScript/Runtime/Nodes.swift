@@ -55,7 +55,10 @@ final class ArrayNode: Node {
     override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
         var a: [Dynamic] = []
         a.reserveCapacity(items.count)
-        for i in items { a.append(try i.eval(x)) }
+        for i in items {
+            try x.tick(i.pos)
+            a.append(try i.eval(x))
+        }
         let v = Dynamic.array(a)
         try x.checkSize(v, pos)
         return v
@@ -71,7 +74,10 @@ final class MapNode: Node {
     override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
         var m: [String: Dynamic] = [:]
         m.reserveCapacity(entries.count)
-        for (k, n) in entries { m[k] = try n.eval(x) }
+        for (k, n) in entries {
+            try x.tick(n.pos)
+            m[k] = try n.eval(x)
+        }
         let v = Dynamic.map(m)
         try x.checkSize(v, pos)
         return v
@@ -110,6 +116,36 @@ final class VariableNode: Node {
     }
 }
 
+/// A variable read after an `eval`, which may have defined a newer variable of that name.
+final class EvalVariableNode: Node {
+    let name: String
+    let slot: Int
+    let constant: Bool
+    init(_ name: String, slot: Int, constant: Bool, _ pos: ScriptPosition) {
+        self.name = name
+        self.slot = slot
+        self.constant = constant
+        super.init(pos)
+    }
+    override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        x.dynamicVariables[name] ?? x.read(slot)
+    }
+}
+
+/// A block holding an `eval`: variables the eval defined end with the block.
+final class ScopedEvalBlockNode: Node {
+    let block: BlockNode
+    init(_ statements: [Node], _ pos: ScriptPosition) {
+        block = BlockNode(statements, pos)
+        super.init(pos)
+    }
+    override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        let saved = x.dynamicVariables
+        defer { x.dynamicVariables = saved }
+        return try block.eval(x)
+    }
+}
+
 /// A name that is not a variable in scope: a script function used as a value, or an error.
 final class UnresolvedNameNode: Node {
     let name: String
@@ -118,8 +154,21 @@ final class UnresolvedNameNode: Node {
         super.init(pos)
     }
     override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        if let v = x.dynamicVariables[name] { return v }
         if x.program.hasFunction(name) { return .fnPtr(FnPtr(name: name)) }
         throw .runtime("ErrorVariableNotFound", "Variable not found: \(name)", pos)
+    }
+}
+
+/// `module::path`: parsed, but Sluice scripts have no modules, so it fails when it runs.
+final class ModulePathNode: Node {
+    let path: String
+    init(_ path: String, _ pos: ScriptPosition) {
+        self.path = path
+        super.init(pos)
+    }
+    override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        throw .runtime("ErrorModuleNotFound", "Module not found: \(path) (modules are not available in Sluice scripts)", pos)
     }
 }
 
@@ -294,7 +343,7 @@ final class PropertyNode: Node {
         self.elvis = elvis
         super.init(pos)
     }
-    override var isLValue: Bool { !elvis && base.isLValue }
+    override var isLValue: Bool { base.isLValue }
     override var rootIsConstant: Bool { base.rootIsConstant }
 
     override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
@@ -305,6 +354,7 @@ final class PropertyNode: Node {
 
     override func modify(_ x: Interpreter, _ body: (inout Dynamic) throws(Signal) -> Dynamic) throws(Signal) -> Dynamic {
         try base.modify(x) { (parent: inout Dynamic) throws(Signal) -> Dynamic in
+            if elvis, case .unit = parent { return .unit }
             guard case .map(var m) = parent else {
                 if case .host = parent {
                     var v = try Access.property(parent, name, x, pos)
@@ -329,7 +379,7 @@ final class IndexNode: Node {
         self.elvis = elvis
         super.init(pos)
     }
-    override var isLValue: Bool { !elvis && base.isLValue }
+    override var isLValue: Bool { base.isLValue }
     override var rootIsConstant: Bool { base.rootIsConstant }
 
     override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
@@ -342,7 +392,8 @@ final class IndexNode: Node {
     override func modify(_ x: Interpreter, _ body: (inout Dynamic) throws(Signal) -> Dynamic) throws(Signal) -> Dynamic {
         let i = try index.eval(x)
         return try base.modify(x) { (parent: inout Dynamic) throws(Signal) -> Dynamic in
-            try Access.modifyIndex(&parent, i, pos, body)
+            if elvis, case .unit = parent { return .unit }
+            return try Access.modifyIndex(&parent, i, pos, body)
         }
     }
 }
@@ -379,8 +430,33 @@ final class CallNode: Node {
             var this: Dynamic? = nil
             return try x.callScript(f, argc: args.count, this: &this, pos: pos)
         }
+        if let f = x.program.function(name, arity: args.count) ?? x.outerFunction(name, arity: args.count) {
+            // Code compiled apart from its functions (`eval`).
+            let mark = x.top
+            do {
+                for a in args { x.push(try a.eval(x)) }
+            } catch {
+                x.pop(to: mark)
+                throw error
+            }
+            var this: Dynamic? = nil
+            return try x.callScript(f, argc: args.count, this: &this, pos: pos)
+        }
         var values: [Dynamic] = []
         values.reserveCapacity(args.count)
+        if let native, native.mutating, let first = args.first, first.isLValue, !first.rootIsConstant {
+            // `pad(list, 5, 0)` changes `list`, as `list.pad(5, 0)` does.
+            values.append(.unit)
+            for a in args.dropFirst() { values.append(try a.eval(x)) }
+            let result = try first.modify(x) { (v: inout Dynamic) throws(Signal) -> Dynamic in
+                values[0] = v
+                v = .unit
+                defer { v = values[0] }
+                return try native.body(x, &values, pos) ?? .unit
+            }
+            try x.checkSize(values[0], pos)
+            return result
+        }
         for a in args { values.append(try a.eval(x)) }
         if let native, let r = try native.body(x, &values, pos) {
             try x.checkSize(r, pos)
@@ -624,6 +700,11 @@ final class SwitchNode: Node {
         case .float(let f): f
         default: nil
         }
+        if case .range(let a, let b, let inclusive) = v {
+            for r in ranges where r.from == a && r.to == b && r.inclusive == inclusive {
+                if try guardHolds(r.condition, x) { return try r.body.eval(x) }
+            }
+        }
         if let number {
             for r in ranges where number >= Double(r.from) && (r.inclusive ? number <= Double(r.to) : number < Double(r.to)) {
                 if try guardHolds(r.condition, x) { return try r.body.eval(x) }
@@ -707,13 +788,17 @@ final class ForNode: Node {
 
     @inline(__always) private func step(_ x: Interpreter, _ value: Dynamic, _ n: Int) throws(Signal) -> Dynamic? {
         try x.tick(pos)
-        x.bind(slot, value)
-        if let counterSlot { x.bind(counterSlot, .int(Int64(n))) }
+        x.assign(slot, value)
+        if let counterSlot { x.assign(counterSlot, .int(Int64(n))) }
         return try loopBody(body, x)
     }
 
     override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
         let iterable = try source.eval(x)
+        // The loop variable is one variable for the whole loop (closures made in the body see its
+        // last value), fresh each time the loop starts.
+        x.bind(slot, .unit)
+        if let counterSlot { x.bind(counterSlot, .unit) }
         var n = 0
         switch iterable {
         case .range(let a, let b, let inclusive):
@@ -829,30 +914,35 @@ final class TryNode: Node {
     }
 }
 
-/// `eval(code)`: compiles and runs a script at run time.
+/// `eval(code)`: compiles and runs a script at run time, inside the caller's scope: it sees the
+/// caller's variables, and the variables it defines stay defined after it.
 final class EvalNode: Node {
     let code: Node
-    init(_ code: Node, _ pos: ScriptPosition) {
+    let visible: [Parser.FunctionScope.Name]
+    init(_ code: Node, visible: [Parser.FunctionScope.Name], _ pos: ScriptPosition) {
         self.code = code
+        self.visible = visible
         super.init(pos)
     }
     override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
         let c = try code.eval(x)
         guard case .string(let source) = c else { throw .mismatch(c.typeName, expecting: "string", pos) }
+        let script: CompiledScript
         do throws(ScriptError) {
-            let script = try x.engine.compile(source)
-            let inner = Interpreter(program: script, engine: x.engine)
-            inner.operations = x.operations
-            inner.callDepth = x.callDepth + 1
-            var this: Dynamic? = nil
-            defer { x.operations = inner.operations }
-            do {
-                return try inner.callScript(script.main, argc: 0, this: &this, pos: pos)
-            } catch {
-                throw error.scriptError
-            }
+            script = try x.engine.compile(source, enclosing: visible)
         } catch {
             throw .error(error)
         }
+        let captured = script.enclosingCaptures.map { x.share($0) }
+        let savedKeep = x.mainKeepsFrame
+        x.mainKeepsFrame = true
+        defer { x.mainKeepsFrame = savedKeep }
+        var this: Dynamic? = nil
+        let result = try x.callScript(script.main, argc: 0, this: &this, captured: captured, pos: pos)
+        let frame = x.keptFrame
+        for (name, slot) in script.topLevel where slot < frame.count {
+            x.dynamicVariables[name] = frame[slot].flattened
+        }
+        return result
     }
 }
