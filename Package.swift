@@ -42,13 +42,13 @@ let package = Package(
         // Flow files (YAML, JSON, FlowEngine workflow JSON) with positions, and templates.
         .target(
             name: "SluiceConfig",
-            dependencies: ["SluiceCore", .product(name: "Yams", package: "Yams")]
+            dependencies: ["SluiceCore", "SluiceScript", .product(name: "Yams", package: "Yams")]
         ),
         // Registry, topology, stages, runs, retries, timeouts, the event stream.
         .target(
             name: "SluiceEngine",
             dependencies: [
-                "SluiceCore", "SluiceConfig",
+                "SluiceCore", "SluiceConfig", "SluiceScript",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ]
@@ -59,7 +59,7 @@ let package = Package(
         .target(
             name: "SluiceTasks",
             dependencies: [
-                "SluiceEngine",
+                "SluiceEngine", "SluiceConfig", "SluiceScript",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -79,7 +79,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "SluiceBench",
-            dependencies: ["SluiceCore", "SluiceConfig", "SluiceEngine", "SluiceTasks", "SluiceTesting"],
+            dependencies: ["SluiceCore", "SluiceConfig", "SluiceEngine", "SluiceTasks", "SluiceTesting", "SluiceScript"],
             path: "Sources/SluiceBench"
         ),
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),

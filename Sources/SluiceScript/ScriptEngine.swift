@@ -72,6 +72,8 @@ public final class ScriptEngine: @unchecked Sendable {
     var natives: [String: NativeFunction]
     /// Names a property read calls as a function (`s.len`, `x.is_even`).
     var getters: Set<String>
+    /// Accept `null` as `()`: Flowgen scripts write `return null;`, which Rhai itself reserves.
+    public var nullIsUnit = false
     public var onPrint: @Sendable (String) -> Void
     public var onDebug: @Sendable (String) -> Void
 
@@ -96,6 +98,10 @@ public final class ScriptEngine: @unchecked Sendable {
             natives[name] = NativeFunction(mutating: mutating, body: body)
         }
     }
+
+    /// Adds the functions flow scripts use beyond Rhai's own: `uuid`, `sha256`, `sha512`,
+    /// `timestamp_now`, `timestamp_format`, `parse_timestamp` and the `regex_*` family.
+    public func installFlowHelpers() { StandardLibrary.installFlowHelpers(self) }
 
     /// Registers a host function visible to scripts under `name`.
     public func register(_ name: String, _ body: @escaping ([Dynamic]) throws(ScriptError) -> Dynamic?) {
@@ -213,8 +219,9 @@ public final class CompiledScript: @unchecked Sendable {
     }
 
     /// Runs the script and hands back the final values of the host variables too.
-    public func run(scope: inout ScriptScope) throws(ScriptError) -> Dynamic {
+    public func run(scope: inout ScriptScope, output: ((String) -> Void)? = nil) throws(ScriptError) -> Dynamic {
         let x = Interpreter(program: self, engine: engine)
+        x.printer = output
         for v in scope.variables { x.push(v.value) }
         x.mainKeepsFrame = true
         var this: Dynamic? = nil

@@ -9,6 +9,7 @@ public enum BuiltinTasks {
         ConvertTask.registration,
         IterateTask.registration,
     ] + EngineOperators.all + [
+        ScriptTask.registration,
         ShellTask.registration,
         HTTPRequestTask.registration,
     ]

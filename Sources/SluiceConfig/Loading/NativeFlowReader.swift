@@ -1,4 +1,5 @@
 import SluiceCore
+import SluiceScript
 
 /// Reads the native flow shape: `flow: {name, labels, tasks: [- <type>: {...}]}`.
 struct NativeFlowReader {
@@ -207,10 +208,13 @@ struct CommonFieldReader {
             case "when":
                 if let s = value.scalar?.stringValue {
                     do {
-                        _ = try ConditionExpression(s)
+                        _ = try ScriptCondition(s)
                         task.when = s
                     } catch {
-                        errors.append(FlowError(.invalidValue, "'when' of \(owner) is not a valid condition: \(error)", at: value.location))
+                        // Point into the expression when it sits on the key's line.
+                        var at = value.location
+                        if let p = error.position, p.line == 1, !value.isQuotedString { at.column += p.column - 1 }
+                        errors.append(FlowError(.invalidValue, "'when' of \(owner) is not a valid condition: \(error.message)", at: at))
                     }
                 } else if case .bool(let b)? = value.scalar {
                     task.when = b ? "true" : "false"

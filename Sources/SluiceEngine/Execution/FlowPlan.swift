@@ -1,6 +1,7 @@
 import Foundation
 import SluiceConfig
 import SluiceCore
+import SluiceScript
 
 /// A flow ready to run: tasks instantiated, edges resolved, templates and conditions compiled.
 /// Build it once; run it as often as needed.
@@ -64,6 +65,10 @@ public final class FlowPlan: Sendable {
                 case .engineOperator(.buffer): behavior = .buffer(try BufferOperator(setup))
                 case .engineOperator(.gather): behavior = .gather(try GatherOperator(setup))
                 }
+            } catch let located as FlowError {
+                // The task knows exactly where (a script's syntax error inside the file).
+                errors.append(located)
+                continue
             } catch {
                 errors.append(FlowError(.invalidValue, "task '\(task.name)': \(Stage.classify(error).message)", at: task.location))
                 continue
@@ -75,10 +80,10 @@ public final class FlowPlan: Sendable {
                 errors.append(FlowError(.invalidValue, "task '\(task.name)': \(error.message)", at: task.location))
                 continue
             }
-            var condition: ConditionExpression?
+            var condition: ScriptCondition?
             if let when = task.when {
                 do {
-                    condition = try ConditionExpression(when)
+                    condition = try ScriptCondition(when)
                 } catch {
                     errors.append(FlowError(.invalidValue, "'when' of task '\(task.name)': \(error)", at: task.location))
                 }

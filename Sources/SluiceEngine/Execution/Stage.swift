@@ -1,6 +1,7 @@
 import Foundation
 import SluiceConfig
 import SluiceCore
+import SluiceScript
 import Synchronization
 
 /// Where an event came from inside a run: one frame per scatter it went through.
@@ -62,7 +63,7 @@ final class Stage: Sendable {
     let behavior: Behavior
     let channel: Channel<StageItem>
     let config: ConfigTemplate
-    let condition: ConditionExpression?
+    let condition: ScriptCondition?
     let retry: RetryPolicy
     let timeout: Duration?
     let concurrency: Int
@@ -98,7 +99,7 @@ final class Stage: Sendable {
         let scatter: [ScatterFrame]
     }
 
-    init(index: Int, definition: TaskDefinition, spec: TaskSpec, behavior: Behavior, config: ConfigTemplate, condition: ConditionExpression?,
+    init(index: Int, definition: TaskDefinition, spec: TaskSpec, behavior: Behavior, config: ConfigTemplate, condition: ScriptCondition?,
          retry: RetryPolicy, shared: StageShared, edges: [InputEdge], slots: [String], children: [(stage: Int, slot: Int)],
          deadLetter: Int?, bufferSize: Int, random: @escaping @Sendable () -> Double) {
         self.index = index

@@ -58,12 +58,12 @@ enum StandardLibrary {
     private static func installCore(_ e: ScriptEngine) {
         e.register("print") { x, a, _ in
             guard a.count == 1 else { return nil }
-            x.engine.onPrint(a[0].displayText)
+            if let p = x.printer { p(a[0].displayText) } else { x.engine.onPrint(a[0].displayText) }
             return .unit
         }
         e.register("debug") { x, a, _ in
             guard a.count == 1 else { return nil }
-            x.engine.onDebug(a[0].debugText)
+            if let p = x.printer { p(a[0].debugText) } else { x.engine.onDebug(a[0].debugText) }
             return .unit
         }
         e.register("type_of") { _, a, _ in a.count == 1 ? .string(a[0].typeName) : nil }

@@ -694,6 +694,9 @@ struct Parser {
                 return VariableNode(name, slot: n.slot, constant: n.constant, start)
             }
             return UnresolvedNameNode(name, start)
+        case .reservedWord("null") where engine.nullIsUnit:
+            advance()
+            return LiteralNode(.unit, start)
         case .eof:
             throw fail("UnexpectedEOF", "Script is incomplete")
         default:

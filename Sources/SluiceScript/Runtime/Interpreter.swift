@@ -52,6 +52,8 @@ public final class Interpreter {
     let limits: ScriptLimits
     let program: CompiledScript
     let engine: ScriptEngine
+    /// Where `print` and `debug` write for this run, instead of the engine's callbacks.
+    var printer: ((String) -> Void)?
     /// The script whose `eval` this evaluation serves.
     var outer: CompiledScript?
     /// Variables an `eval` defined that the compiled code did not know about.
@@ -65,7 +67,7 @@ public final class Interpreter {
         self.engine = engine
         limits = engine.limits
         maxOperations = limits.maxOperations > 0 ? UInt64(limits.maxOperations) : .max
-        capacity = 256
+        capacity = 64
         stack = .allocate(capacity: capacity)
     }
 

@@ -14,6 +14,9 @@ class Node {
     /// Whether the chain starts at a constant, so a mutating method must not run on it.
     var rootIsConstant: Bool { false }
 
+    /// The variable a property or index chain starts from (itself otherwise).
+    var root: Node { self }
+
     /// Runs `body` on the storage this node names, in place.
     func modify(_ x: Interpreter, _ body: (inout Dynamic) throws(Signal) -> Dynamic) throws(Signal) -> Dynamic {
         throw .runtime("ErrorAssignmentToInvalidLHS", "Cannot assign to this expression", pos)
@@ -345,6 +348,7 @@ final class PropertyNode: Node {
     }
     override var isLValue: Bool { base.isLValue }
     override var rootIsConstant: Bool { base.rootIsConstant }
+    override var root: Node { base.root }
 
     override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
         let v = try base.eval(x)
@@ -381,6 +385,7 @@ final class IndexNode: Node {
     }
     override var isLValue: Bool { base.isLValue }
     override var rootIsConstant: Bool { base.rootIsConstant }
+    override var root: Node { base.root }
 
     override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
         let v = try base.eval(x)
@@ -646,6 +651,8 @@ final class AssignNode: Node {
             if checks { try x.checkSize(current, pos) }
             return .unit
         }
+        // A container grows through its element: check the whole variable.
+        if checks, target.root !== target { try x.checkSize(try target.root.eval(x), pos) }
         return .unit
     }
 }

@@ -1,0 +1,877 @@
+import Foundation
+
+/// Functions for the `script` flow task, under the names Flowgen scripts use: ids, digests,
+/// wall-clock timestamps (i64 milliseconds since the Unix epoch, always UTC) and regular
+/// expressions.
+extension StandardLibrary {
+    static func installFlowHelpers(_ e: ScriptEngine) {
+        e.register("uuid") { _, a, _ in a.isEmpty ? .string(UUID().uuidString.lowercased()) : nil }
+        let digests: [(String, ([UInt8]) -> [UInt8])] = [("sha256", Digest.sha256.hash), ("sha512", Digest.sha512.hash)]
+        for (name, digest) in digests {
+            e.register(name) { _, a, _ in
+                guard a.count == 1 else { return nil }
+                switch a[0] {
+                case .string(let s): return .string(Digest.hex(digest(Array(s.utf8))))
+                case .blob(let b): return .string(Digest.hex(digest(b)))
+                default: return nil
+                }
+            }
+        }
+        installTimestamps(e)
+        installRegex(e)
+    }
+
+    // MARK: - Timestamps
+
+    private static func installTimestamps(_ e: ScriptEngine) {
+        e.register("timestamp_now") { _, a, _ in a.isEmpty ? .int(UTCTime.nowMilliseconds()) : nil }
+        e.register("timestamp_format") { _, a, _ in
+            guard a.count == 1 || a.count == 2, let ms = int(a[0]) else { return nil }
+            let format: String
+            if a.count == 2 {
+                guard let f = string(a[1]) else { return nil }
+                format = f
+            } else {
+                format = UTCTime.rfc3339
+            }
+            return .string(UTCTime(milliseconds: ms).format(TimeFormat.pieces(format)))
+        }
+        e.register("parse_timestamp") { _, a, pos throws(Signal) in
+            guard a.count == 1 || a.count == 2, let text = string(a[0]) else { return nil }
+            do throws(TimestampError) {
+                if a.count == 1 { return .int(try UTCTime.parseISO8601(text)) }
+                guard let format = string(a[1]) else { return nil }
+                return .int(try TimeFormat.parse(text, TimeFormat.pieces(format)))
+            } catch {
+                let using = a.count == 2 ? " with format '\(a[1].displayText)'" : ""
+                throw .runtime("ErrorRuntime", "Cannot parse timestamp '\(text)'\(using): \(error.reason)", pos)
+            }
+        }
+    }
+
+    // MARK: - Regular expressions
+
+    private static func installRegex(_ e: ScriptEngine) {
+        e.register("regex_match") { _, a, pos throws(Signal) in
+            guard a.count == 2, let text = string(a[0]), let pattern = string(a[1]) else { return nil }
+            return .bool(try RegexCache.shared.compiled(pattern, pos).firstMatch(text) != nil)
+        }
+        e.register("regex_find") { _, a, pos throws(Signal) in
+            guard a.count == 2, let text = string(a[0]), let pattern = string(a[1]) else { return nil }
+            guard let m = try RegexCache.shared.compiled(pattern, pos).firstMatch(text) else { return .unit }
+            return .string(CompiledPattern.text(m.range, in: text) ?? "")
+        }
+        e.register("regex_find_all") { _, a, pos throws(Signal) in
+            guard a.count == 2, let text = string(a[0]), let pattern = string(a[1]) else { return nil }
+            let matches = try RegexCache.shared.compiled(pattern, pos).matches(text)
+            return .array(matches.map { .string(CompiledPattern.text($0.range, in: text) ?? "") })
+        }
+        e.register("regex_replace") { _, a, pos throws(Signal) in
+            guard a.count == 3, let text = string(a[0]), let pattern = string(a[1]),
+                  let replacement = string(a[2]) else { return nil }
+            let compiled = try RegexCache.shared.compiled(pattern, pos)
+            let template = ReplacementTemplate(replacement, compiled)
+            var out = ""
+            var rest = text.startIndex
+            for m in compiled.matches(text) {
+                guard let r = Range(m.range, in: text) else { continue }
+                out += text[rest..<r.lowerBound]
+                out += template.expand(m, in: text)
+                rest = r.upperBound
+            }
+            out += text[rest...]
+            return .string(out)
+        }
+    }
+}
+
+// MARK: - SHA-2
+
+/// SHA-256 and SHA-512 (FIPS 180-4). The two differ only in word size, constants, rotation
+/// amounts and the number of rounds, so one implementation serves both.
+struct SHA2<Word: FixedWidthInteger & UnsignedInteger & Sendable>: Sendable {
+    /// The initial hash value, H(0).
+    let initial: [Word]
+    /// The round constants; there are as many rounds as constants.
+    let k: [Word]
+    /// Rotation amounts of Σ0 and Σ1.
+    let sum0: (Int, Int, Int), sum1: (Int, Int, Int)
+    /// Two rotation amounts and a shift, for σ0 and σ1 of the message schedule.
+    let sigma0: (Int, Int, Int), sigma1: (Int, Int, Int)
+
+    private static var wordBytes: Int { Word.bitWidth / 8 }
+    /// A block is sixteen words.
+    private static var blockBytes: Int { wordBytes * 16 }
+
+    func hash(_ message: [UInt8]) -> [UInt8] {
+        var state = initial
+        var schedule = [Word](repeating: 0, count: k.count)
+        let whole = message.count / Self.blockBytes * Self.blockBytes
+        message.withUnsafeBufferPointer { bytes in
+            for start in stride(from: 0, to: whole, by: Self.blockBytes) {
+                compress(&state, &schedule, bytes, start)
+            }
+        }
+        // Padding: a one bit, zeros, then the length in bits as a two-word big-endian number.
+        var tail = Array(message[whole...])
+        tail.append(0x80)
+        let lengthBytes = 2 * Self.wordBytes
+        while (tail.count + lengthBytes) % Self.blockBytes != 0 { tail.append(0) }
+        let bits = UInt64(message.count) &* 8
+        tail += [UInt8](repeating: 0, count: lengthBytes - 8)
+        for i in stride(from: 56, through: 0, by: -8) { tail.append(UInt8(truncatingIfNeeded: bits >> UInt64(i))) }
+        tail.withUnsafeBufferPointer { bytes in
+            for start in stride(from: 0, to: tail.count, by: Self.blockBytes) {
+                compress(&state, &schedule, bytes, start)
+            }
+        }
+        var digest: [UInt8] = []
+        digest.reserveCapacity(state.count * Self.wordBytes)
+        for word in state {
+            for i in stride(from: Word.bitWidth - 8, through: 0, by: -8) {
+                digest.append(UInt8(truncatingIfNeeded: word &>> Word(i)))
+            }
+        }
+        return digest
+    }
+
+    @inline(__always) private func rotr(_ x: Word, _ n: Int) -> Word {
+        (x &>> Word(n)) | (x &<< Word(Word.bitWidth - n))
+    }
+
+    /// Runs one block (at `start` in `bytes`) through the compression function.
+    private func compress(_ state: inout [Word], _ w: inout [Word], _ bytes: UnsafeBufferPointer<UInt8>, _ start: Int) {
+        for t in 0..<16 {
+            var word: Word = 0
+            for j in 0..<Self.wordBytes { word = word &<< 8 | Word(bytes[start + t * Self.wordBytes + j]) }
+            w[t] = word
+        }
+        for t in 16..<k.count {
+            let a = w[t - 15], b = w[t - 2]
+            let s0 = rotr(a, sigma0.0) ^ rotr(a, sigma0.1) ^ (a &>> Word(sigma0.2))
+            let s1 = rotr(b, sigma1.0) ^ rotr(b, sigma1.1) ^ (b &>> Word(sigma1.2))
+            w[t] = w[t - 16] &+ s0 &+ w[t - 7] &+ s1
+        }
+        var a = state[0], b = state[1], c = state[2], d = state[3]
+        var e = state[4], f = state[5], g = state[6], h = state[7]
+        for t in 0..<k.count {
+            let s1 = rotr(e, sum1.0) ^ rotr(e, sum1.1) ^ rotr(e, sum1.2)
+            let choose = (e & f) ^ (~e & g)
+            let t1 = h &+ s1 &+ choose &+ k[t] &+ w[t]
+            let s0 = rotr(a, sum0.0) ^ rotr(a, sum0.1) ^ rotr(a, sum0.2)
+            let majority = (a & b) ^ (a & c) ^ (b & c)
+            let t2 = s0 &+ majority
+            h = g; g = f; f = e; e = d &+ t1
+            d = c; c = b; b = a; a = t1 &+ t2
+        }
+        state[0] &+= a; state[1] &+= b; state[2] &+= c; state[3] &+= d
+        state[4] &+= e; state[5] &+= f; state[6] &+= g; state[7] &+= h
+    }
+}
+
+/// The digests scripts can ask for.
+enum Digest {
+    static let sha256 = SHA2<UInt32>(
+        initial: [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19],
+        k: [
+            0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+            0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+            0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+            0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+            0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+            0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+            0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+            0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+        ],
+        sum0: (2, 13, 22), sum1: (6, 11, 25), sigma0: (7, 18, 3), sigma1: (17, 19, 10))
+
+    static let sha512 = SHA2<UInt64>(
+        initial: [
+            0x6a09e667f3bcc908, 0xbb67ae8584caa73b, 0x3c6ef372fe94f82b, 0xa54ff53a5f1d36f1,
+            0x510e527fade682d1, 0x9b05688c2b3e6c1f, 0x1f83d9abfb41bd6b, 0x5be0cd19137e2179,
+        ],
+        k: [
+            0x428a2f98d728ae22, 0x7137449123ef65cd, 0xb5c0fbcfec4d3b2f, 0xe9b5dba58189dbbc,
+            0x3956c25bf348b538, 0x59f111f1b605d019, 0x923f82a4af194f9b, 0xab1c5ed5da6d8118,
+            0xd807aa98a3030242, 0x12835b0145706fbe, 0x243185be4ee4b28c, 0x550c7dc3d5ffb4e2,
+            0x72be5d74f27b896f, 0x80deb1fe3b1696b1, 0x9bdc06a725c71235, 0xc19bf174cf692694,
+            0xe49b69c19ef14ad2, 0xefbe4786384f25e3, 0x0fc19dc68b8cd5b5, 0x240ca1cc77ac9c65,
+            0x2de92c6f592b0275, 0x4a7484aa6ea6e483, 0x5cb0a9dcbd41fbd4, 0x76f988da831153b5,
+            0x983e5152ee66dfab, 0xa831c66d2db43210, 0xb00327c898fb213f, 0xbf597fc7beef0ee4,
+            0xc6e00bf33da88fc2, 0xd5a79147930aa725, 0x06ca6351e003826f, 0x142929670a0e6e70,
+            0x27b70a8546d22ffc, 0x2e1b21385c26c926, 0x4d2c6dfc5ac42aed, 0x53380d139d95b3df,
+            0x650a73548baf63de, 0x766a0abb3c77b2a8, 0x81c2c92e47edaee6, 0x92722c851482353b,
+            0xa2bfe8a14cf10364, 0xa81a664bbc423001, 0xc24b8b70d0f89791, 0xc76c51a30654be30,
+            0xd192e819d6ef5218, 0xd69906245565a910, 0xf40e35855771202a, 0x106aa07032bbd1b8,
+            0x19a4c116b8d2d0c8, 0x1e376c085141ab53, 0x2748774cdf8eeb99, 0x34b0bcb5e19b48a8,
+            0x391c0cb3c5c95a63, 0x4ed8aa4ae3418acb, 0x5b9cca4f7763e373, 0x682e6ff3d6b2b8a3,
+            0x748f82ee5defb2fc, 0x78a5636f43172f60, 0x84c87814a1f0ab72, 0x8cc702081a6439ec,
+            0x90befffa23631e28, 0xa4506cebde82bde9, 0xbef9a3f7b2c67915, 0xc67178f2e372532b,
+            0xca273eceea26619c, 0xd186b8c721c0c207, 0xeada7dd6cde0eb1e, 0xf57d4f7fee6ed178,
+            0x06f067aa72176fba, 0x0a637dc5a2c898a6, 0x113f9804bef90dae, 0x1b710b35131c471b,
+            0x28db77f523047d84, 0x32caab7b40c72493, 0x3c9ebe0a15c9bebc, 0x431d67c49c100d4c,
+            0x4cc5d4becb3e42b6, 0x597f299cfc657e2a, 0x5fcb6fab3ad6faec, 0x6c44198c4a475817,
+        ],
+        sum0: (28, 34, 39), sum1: (14, 18, 41), sigma0: (1, 8, 7), sigma1: (19, 61, 6))
+
+    static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count * 2)
+        for b in bytes {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+// MARK: - Calendar arithmetic
+
+/// Why a timestamp could not be read; the caller adds the text.
+struct TimestampError: Error {
+    let reason: String
+    init(_ reason: String) { self.reason = reason }
+}
+
+/// An instant broken down in UTC on the proleptic Gregorian calendar, to the millisecond.
+struct UTCTime {
+    static let rfc3339 = "%Y-%m-%dT%H:%M:%S%.3fZ"
+    static let millisecondsPerDay: Int64 = 86_400_000
+    static let weekdays = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
+    static let months = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
+                         "October", "November", "December"]
+
+    var year: Int64, month: Int64, day: Int64
+    var hour: Int64, minute: Int64, second: Int64, millisecond: Int64
+    /// 0 is Sunday.
+    var weekday: Int64
+    /// 1 is the first of January.
+    var dayOfYear: Int64
+    /// The instant this was made from.
+    var epochMilliseconds: Int64
+
+    init(milliseconds ms: Int64) {
+        epochMilliseconds = ms
+        let days = Self.floorDiv(ms, Self.millisecondsPerDay)
+        var rest = ms - days * Self.millisecondsPerDay
+        (year, month, day) = Self.civil(fromDays: days)
+        hour = rest / 3_600_000
+        rest %= 3_600_000
+        minute = rest / 60_000
+        rest %= 60_000
+        second = rest / 1000
+        millisecond = rest % 1000
+        weekday = Self.floorMod(days + 4, 7)
+        dayOfYear = days - Self.days(year: year, month: 1, day: 1) + 1
+    }
+
+    /// The wall clock, in milliseconds since the epoch.
+    static func nowMilliseconds() -> Int64 {
+        var t = timespec()
+        clock_gettime(CLOCK_REALTIME, &t)
+        return Int64(t.tv_sec) * 1000 + Int64(t.tv_nsec) / 1_000_000
+    }
+
+    static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
+        let q = a / b
+        return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
+    }
+
+    static func floorMod(_ a: Int64, _ b: Int64) -> Int64 { a - floorDiv(a, b) * b }
+
+    static func isLeap(_ y: Int64) -> Bool { y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) }
+
+    static func daysIn(year y: Int64, month m: Int64) -> Int64 {
+        switch m {
+        case 2: isLeap(y) ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
+        }
+    }
+
+    /// Days from 1970-01-01 to a date. Years are counted from March so the leap day comes last,
+    /// and in 400-year eras, which repeat exactly (146,097 days each).
+    static func days(year: Int64, month: Int64, day: Int64) -> Int64 {
+        let y = month <= 2 ? year - 1 : year
+        let era = floorDiv(y, 400)
+        let yearOfEra = y - era * 400
+        let shiftedMonth = month > 2 ? month - 3 : month + 9
+        let dayOfYear = (153 * shiftedMonth + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        // 719,468 days from 0000-03-01 to 1970-01-01.
+        return era * 146_097 + dayOfEra - 719_468
+    }
+
+    /// The date `days` after 1970-01-01: the inverse of `days(year:month:day:)`.
+    static func civil(fromDays days: Int64) -> (Int64, Int64, Int64) {
+        let z = days + 719_468
+        let era = floorDiv(z, 146_097)
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let shiftedMonth = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * shiftedMonth + 2) / 5 + 1
+        let month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+
+    /// Milliseconds since the epoch for a UTC date and time, or nil past the range of i64.
+    static func milliseconds(year: Int64, month: Int64, day: Int64, hour: Int64, minute: Int64, second: Int64,
+                             millisecond: Int64) -> Int64? {
+        let d = days(year: year, month: month, day: day)
+        let (dayMs, o1) = d.multipliedReportingOverflow(by: millisecondsPerDay)
+        let (ms, o2) = dayMs.addingReportingOverflow(((hour * 60 + minute) * 60 + second) * 1000 + millisecond)
+        return o1 || o2 ? nil : ms
+    }
+
+    /// RFC 3339 and the common ISO 8601 forms: `2026-11-21`, `2026-11-21T10:00`,
+    /// `2026-11-21T10:00:00.123456Z`, `2026-11-21 10:00:00+01:00`. Fractions finer than a
+    /// millisecond are cut off; no offset means UTC.
+    static func parseISO8601(_ text: String) throws(TimestampError) -> Int64 {
+        var s = TextScanner(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        let year = try s.number(4, 4, "a four-digit year")
+        try s.expect("-")
+        let month = try s.number(2, 2, "a two-digit month")
+        try s.expect("-")
+        let day = try s.number(2, 2, "a two-digit day")
+        var hour: Int64 = 0, minute: Int64 = 0, second: Int64 = 0, ms: Int64 = 0, offset: Int64 = 0
+        if !s.atEnd {
+            guard s.take("T") || s.take("t") || s.take(" ") else {
+                throw TimestampError("expected 'T' between date and time at character \(s.position)")
+            }
+            hour = try s.number(2, 2, "a two-digit hour")
+            try s.expect(":")
+            minute = try s.number(2, 2, "two-digit minutes")
+            if s.take(":") {
+                second = try s.number(2, 2, "two-digit seconds")
+                if s.take(".") || s.take(",") { ms = try s.fraction(1, Int.max) }
+            }
+            if !s.atEnd { offset = try s.offset() }
+        }
+        guard s.atEnd else { throw TimestampError("unexpected '\(s.rest)' at character \(s.position)") }
+        return try resolve(year: year, month: month, day: day, hour: hour, minute: minute, second: second,
+                           millisecond: ms, offsetSeconds: offset)
+    }
+
+    /// Checks the fields' ranges and converts a local time at `offsetSeconds` east of UTC.
+    static func resolve(year: Int64, month: Int64, day: Int64, hour: Int64, minute: Int64, second: Int64,
+                        millisecond: Int64, offsetSeconds: Int64) throws(TimestampError) -> Int64 {
+        guard (1...12).contains(month) else { throw TimestampError("month \(month) is out of range") }
+        let last = daysIn(year: year, month: month)
+        guard (1...last).contains(day) else {
+            throw TimestampError("day \(day) is out of range (\(TimeFormat.padded(year, 4))-\(TimeFormat.padded(month, 2)) has \(last) days)")
+        }
+        guard (0...23).contains(hour) else { throw TimestampError("hour \(hour) is out of range") }
+        guard (0...59).contains(minute) else { throw TimestampError("minute \(minute) is out of range") }
+        guard (0...59).contains(second) else { throw TimestampError("second \(second) is out of range") }
+        guard let local = milliseconds(year: year, month: month, day: day, hour: hour, minute: minute,
+                                       second: second, millisecond: millisecond) else {
+            throw TimestampError("year \(year) is out of range")
+        }
+        let (utc, overflow) = local.subtractingReportingOverflow(offsetSeconds * 1000)
+        if overflow { throw TimestampError("year \(year) is out of range") }
+        return utc
+    }
+}
+
+/// Reads a timestamp a character at a time.
+struct TextScanner {
+    let chars: [Unicode.Scalar]
+    var index = 0
+
+    init(_ text: String) { chars = Array(text.unicodeScalars) }
+
+    var atEnd: Bool { index == chars.count }
+    /// 1-based, for messages.
+    var position: Int { index + 1 }
+    var rest: String { StandardLibrary.string(from: chars[index...]) }
+    var next: Unicode.Scalar? { atEnd ? nil : chars[index] }
+
+    mutating func take(_ c: Unicode.Scalar) -> Bool {
+        guard next == c else { return false }
+        index += 1
+        return true
+    }
+
+    mutating func expect(_ c: Unicode.Scalar) throws(TimestampError) {
+        guard take(c) else { throw TimestampError("expected '\(Character(c))' at character \(position)\(found)") }
+    }
+
+    /// What stands at the current position, for messages.
+    var found: String { next.map { " (found '\(Character($0))')" } ?? " (found the end)" }
+
+    mutating func skipSpaces() {
+        while let c = next, c.properties.isWhitespace { index += 1 }
+    }
+
+    /// An unsigned decimal of `least` to `most` digits.
+    mutating func number(_ least: Int, _ most: Int, _ what: String) throws(TimestampError) -> Int64 {
+        var value: Int64 = 0, n = 0
+        while n < most, let c = next, ("0"..."9").contains(c) {
+            value = value * 10 + Int64(c.value - 48)
+            index += 1
+            n += 1
+        }
+        guard n >= least else { throw TimestampError("expected \(what) at character \(position - n)\(found)") }
+        return value
+    }
+
+    /// `least` to `most` digits after a decimal point, as whole milliseconds (cut, not rounded).
+    mutating func fraction(_ least: Int, _ most: Int) throws(TimestampError) -> Int64 {
+        var ms: Int64 = 0, n = 0
+        while n < most, let c = next, ("0"..."9").contains(c) {
+            if n < 3 { ms = ms * 10 + Int64(c.value - 48) }
+            index += 1
+            n += 1
+        }
+        guard n >= least else {
+            let what = least == most ? "\(least) fractional digits" : "fractional digits"
+            throw TimestampError("expected \(what) at character \(position - n)\(found)")
+        }
+        for _ in n..<max(n, 3) { ms *= 10 }
+        return ms
+    }
+
+    /// `Z`, `±hh:mm`, `±hhmm` or `±hh`, as seconds east of UTC.
+    mutating func offset() throws(TimestampError) -> Int64 {
+        if take("Z") || take("z") { return 0 }
+        let sign: Int64
+        if take("+") { sign = 1 } else if take("-") || take("\u{2212}") { sign = -1 } else {
+            throw TimestampError("expected a UTC offset ('Z' or ±hh:mm) at character \(position)\(found)")
+        }
+        let hours = try number(2, 2, "a two-digit offset hour")
+        var minutes: Int64 = 0
+        if take(":") {
+            minutes = try number(2, 2, "two-digit offset minutes")
+        } else if let c = next, ("0"..."9").contains(c) {
+            minutes = try number(2, 2, "two-digit offset minutes")
+        }
+        guard hours <= 23, minutes <= 59 else {
+            throw TimestampError("offset \(sign < 0 ? "-" : "+")\(TimeFormat.padded(hours, 2)):\(TimeFormat.padded(minutes, 2)) is out of range")
+        }
+        return sign * (hours * 3600 + minutes * 60)
+    }
+
+    /// A name from `names` (whole, or its first three letters), ignoring case; its index.
+    mutating func name(_ names: [String], _ what: String) throws(TimestampError) -> Int64 {
+        let start = index
+        for full in [true, false] {
+            for (i, candidate) in names.enumerated() {
+                let word = Array((full ? candidate : String(candidate.prefix(3))).lowercased().unicodeScalars)
+                guard start + word.count <= chars.count else { continue }
+                if StandardLibrary.string(from: chars[start..<(start + word.count)]).lowercased() == String(String.UnicodeScalarView(word)) {
+                    index = start + word.count
+                    return Int64(i)
+                }
+            }
+        }
+        throw TimestampError("expected \(what) at character \(position)\(found)")
+    }
+}
+
+// MARK: - strftime-style formats
+
+/// strftime-style formats, always in UTC. Directives: `%Y` `%y` `%m` `%d` `%e` `%H` `%M` `%S`,
+/// `%3f` `%6f` `%9f` (milliseconds, micro-, nanoseconds, no dot), `%.3f` `%.6f` `%.9f` (with the
+/// dot), `%f` (nanoseconds), `%j` (day of the year), `%a` `%A` `%b` `%B` (English names), `%z`
+/// (`+0000`), `%:z` (`+00:00`), `%Z` (`UTC`), `%s` (seconds since the epoch), `%F` (`%Y-%m-%d`),
+/// `%T` (`%H:%M:%S`) and `%%`. Other directives stand for themselves.
+enum TimeFormat {
+    enum Field {
+        case year, shortYear, month, day, spacedDay, hour, minute, second
+        /// Sub-second digits (3, 6 or 9), after a dot or not; `%f` is nine without.
+        case fraction(digits: Int, dot: Bool)
+        case dayOfYear, weekdayName(full: Bool), monthName(full: Bool), offset(colon: Bool), zoneName, epochSeconds
+    }
+
+    enum Piece {
+        case literal(String)
+        case field(Field)
+    }
+
+    /// A format split into literal text and fields.
+    static func pieces(_ format: String) -> [Piece] {
+        var out: [Piece] = []
+        let c = Array(format.unicodeScalars)
+        var i = 0
+        func literal(_ s: String) {
+            if case .literal(let prev)? = out.last { out[out.count - 1] = .literal(prev + s) } else { out.append(.literal(s)) }
+        }
+        while i < c.count {
+            guard c[i] == "%", i + 1 < c.count else {
+                literal(String(Character(c[i])))
+                i += 1
+                continue
+            }
+            let rest = c[(i + 1)...].prefix(3)
+            let spelled = StandardLibrary.string(from: rest)
+            // Multi-character directives first: %.3f, %3f, %:z.
+            if spelled.count == 3, spelled.hasPrefix("."), spelled.hasSuffix("f"), let n = Int(String(spelled.dropFirst().prefix(1))),
+               [3, 6, 9].contains(n) {
+                out.append(.field(.fraction(digits: n, dot: true)))
+                i += 4
+                continue
+            }
+            if spelled.count >= 2, spelled.dropFirst().hasPrefix("f"), let n = Int(String(spelled.prefix(1))), [3, 6, 9].contains(n) {
+                out.append(.field(.fraction(digits: n, dot: false)))
+                i += 3
+                continue
+            }
+            if spelled.hasPrefix(":z") {
+                out.append(.field(.offset(colon: true)))
+                i += 3
+                continue
+            }
+            let field: Field?
+            switch c[i + 1] {
+            case "Y": field = .year
+            case "y": field = .shortYear
+            case "m": field = .month
+            case "d": field = .day
+            case "e": field = .spacedDay
+            case "H": field = .hour
+            case "M": field = .minute
+            case "S": field = .second
+            case "f": field = .fraction(digits: 9, dot: false)
+            case "j": field = .dayOfYear
+            case "a": field = .weekdayName(full: false)
+            case "A": field = .weekdayName(full: true)
+            case "b": field = .monthName(full: false)
+            case "B": field = .monthName(full: true)
+            case "z": field = .offset(colon: false)
+            case "Z": field = .zoneName
+            case "s": field = .epochSeconds
+            case "F":
+                out += pieces("%Y-%m-%d")
+                field = nil
+            case "T":
+                out += pieces("%H:%M:%S")
+                field = nil
+            case "%":
+                literal("%")
+                field = nil
+            default:
+                literal("%" + String(Character(c[i + 1])))
+                field = nil
+            }
+            if let field { out.append(.field(field)) }
+            i += 2
+        }
+        return out
+    }
+
+    static func padded(_ v: Int64, _ width: Int, _ pad: Character = "0") -> String {
+        let digits = String(v.magnitude)
+        let sign = v < 0 ? "-" : ""
+        return sign + String(repeating: pad, count: max(0, width - digits.count)) + digits
+    }
+
+    /// Parses `text` against a format. Fields left out take the epoch's values (1970-01-01,
+    /// midnight, UTC); `%s` gives the instant on its own.
+    static func parse(_ text: String, _ format: [Piece]) throws(TimestampError) -> Int64 {
+        var s = TextScanner(text)
+        var year: Int64 = 1970, month: Int64?, day: Int64?, dayOfYear: Int64?, weekday: Int64?
+        var hour: Int64 = 0, minute: Int64 = 0, second: Int64 = 0, ms: Int64 = 0, offset: Int64 = 0
+        var epochSeconds: Int64?
+        for piece in format {
+            switch piece {
+            case .literal(let l):
+                for c in l.unicodeScalars {
+                    if c.properties.isWhitespace { s.skipSpaces() } else { try s.expect(c) }
+                }
+            case .field(let f):
+                switch f {
+                case .year:
+                    // Four digits, or more with an explicit sign.
+                    if s.take("-") { year = -(try s.number(1, 9, "a year")) }
+                    else if s.take("+") { year = try s.number(1, 9, "a year") }
+                    else { year = try s.number(1, 4, "a year") }
+                case .shortYear:
+                    let y = try s.number(2, 2, "a two-digit year")
+                    year = y < 69 ? 2000 + y : 1900 + y
+                case .month: month = try s.number(1, 2, "a month")
+                case .day: day = try s.number(1, 2, "a day")
+                case .spacedDay:
+                    s.skipSpaces()
+                    day = try s.number(1, 2, "a day")
+                case .hour: hour = try s.number(1, 2, "an hour")
+                case .minute: minute = try s.number(1, 2, "minutes")
+                case .second: second = try s.number(1, 2, "seconds")
+                case .fraction(let digits, let dot):
+                    if dot { try s.expect(".") }
+                    ms = try s.fraction(digits, digits)
+                case .dayOfYear: dayOfYear = try s.number(1, 3, "a day of the year")
+                case .weekdayName: weekday = try s.name(UTCTime.weekdays, "a weekday name")
+                case .monthName: month = try s.name(UTCTime.months, "a month name") + 1
+                case .offset: offset = try s.offset()
+                case .zoneName:
+                    if s.take("Z") { offset = 0 } else {
+                        _ = try s.name(["UTC", "GMT"], "the zone name UTC or GMT")
+                        offset = 0
+                    }
+                case .epochSeconds:
+                    let negative = s.take("-")
+                    let v = try s.number(1, 18, "seconds since the epoch")
+                    epochSeconds = negative ? -v : v
+                }
+            }
+        }
+        guard s.atEnd else { throw TimestampError("unexpected '\(s.rest)' at character \(s.position)") }
+        if let epochSeconds { return epochSeconds * 1000 + ms }
+        if let dayOfYear {
+            let length: Int64 = UTCTime.isLeap(year) ? 366 : 365
+            guard (1...length).contains(dayOfYear) else {
+                throw TimestampError("day of the year \(dayOfYear) is out of range (\(year) has \(length) days)")
+            }
+            let (_, m, d) = UTCTime.civil(fromDays: UTCTime.days(year: year, month: 1, day: 1) + dayOfYear - 1)
+            if let month, month != m { throw TimestampError("day of the year \(dayOfYear) is not in month \(month)") }
+            if let day, day != d { throw TimestampError("day of the year \(dayOfYear) is not day \(day) of its month") }
+            month = m
+            day = d
+        }
+        let result = try UTCTime.resolve(year: year, month: month ?? 1, day: day ?? 1, hour: hour, minute: minute,
+                                         second: second, millisecond: ms, offsetSeconds: offset)
+        if let weekday {
+            let local = UTCTime.days(year: year, month: month ?? 1, day: day ?? 1)
+            let actual = UTCTime.floorMod(local + 4, 7)
+            guard actual == weekday else {
+                throw TimestampError("the date is a \(UTCTime.weekdays[Int(actual)]), not a \(UTCTime.weekdays[Int(weekday)])")
+            }
+        }
+        return result
+    }
+}
+
+extension UTCTime {
+    func format(_ pieces: [TimeFormat.Piece]) -> String {
+        var out = ""
+        for piece in pieces {
+            switch piece {
+            case .literal(let l): out += l
+            case .field(let f):
+                switch f {
+                case .year: out += (0...9999).contains(year) ? TimeFormat.padded(year, 4) : (year < 0 ? "" : "+") + String(year)
+                case .shortYear: out += TimeFormat.padded(UTCTime.floorMod(year, 100), 2)
+                case .month: out += TimeFormat.padded(month, 2)
+                case .day: out += TimeFormat.padded(day, 2)
+                case .spacedDay: out += TimeFormat.padded(day, 2, " ")
+                case .hour: out += TimeFormat.padded(hour, 2)
+                case .minute: out += TimeFormat.padded(minute, 2)
+                case .second: out += TimeFormat.padded(second, 2)
+                case .fraction(let digits, let dot):
+                    out += (dot ? "." : "") + TimeFormat.padded(millisecond, 3) + String(repeating: "0", count: digits - 3)
+                case .dayOfYear: out += TimeFormat.padded(dayOfYear, 3)
+                case .weekdayName(let full):
+                    let name = UTCTime.weekdays[Int(weekday)]
+                    out += full ? name : String(name.prefix(3))
+                case .monthName(let full):
+                    let name = UTCTime.months[Int(month - 1)]
+                    out += full ? name : String(name.prefix(3))
+                case .offset(let colon): out += colon ? "+00:00" : "+0000"
+                case .zoneName: out += "UTC"
+                case .epochSeconds: out += String(UTCTime.floorDiv(epochMilliseconds, 1000))
+                }
+            }
+        }
+        return out
+    }
+}
+
+// MARK: - Regular expression support
+
+/// A compiled pattern and the numbers of its named groups.
+struct CompiledPattern {
+    let regex: NSRegularExpression
+    let groupNames: [String: Int]
+
+    func matches(_ text: String) -> [NSTextCheckingResult] {
+        regex.matches(in: text, range: NSRange(text.startIndex..., in: text))
+    }
+
+    func firstMatch(_ text: String) -> NSTextCheckingResult? {
+        regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text))
+    }
+
+    /// The text of a match or group, nil for a group that took no part.
+    static func text(_ range: NSRange, in source: String) -> String? {
+        guard range.location != NSNotFound, let r = Range(range, in: source) else { return nil }
+        return String(source[r])
+    }
+
+    /// ICU syntax, as `NSRegularExpression` wants it, from a pattern that may use the `regex`
+    /// crate's `(?P<name>…)`; and the group number of each name, found by counting opening
+    /// parentheses outside escapes, `\Q…\E` quotes and character classes.
+    static func prepare(_ pattern: String) -> (String, [String: Int]) {
+        let c = Array(pattern.unicodeScalars)
+        var out = String.UnicodeScalarView()
+        var names: [String: Int] = [:]
+        var groups = 0, classDepth = 0, i = 0
+        while i < c.count {
+            let ch = c[i]
+            if ch == "\\" {
+                if i + 1 < c.count, c[i + 1] == "Q" {
+                    // Quoted text runs to `\E` or the end.
+                    var j = i + 2
+                    while j < c.count, !(c[j] == "\\" && j + 1 < c.count && c[j + 1] == "E") { j += 1 }
+                    let end = min(j + 2, c.count)
+                    out.append(contentsOf: c[i..<end])
+                    i = end
+                } else {
+                    out.append(contentsOf: c[i..<min(i + 2, c.count)])
+                    i += 2
+                }
+                continue
+            }
+            if classDepth > 0 {
+                if ch == "[" { classDepth += 1 } else if ch == "]" { classDepth -= 1 }
+            } else if ch == "[" {
+                classDepth = 1
+                out.append(ch)
+                i += 1
+                // A `]` first in a class (after an optional `^`) is a literal.
+                if i < c.count, c[i] == "^" { out.append(c[i]); i += 1 }
+                if i < c.count, c[i] == "]" { out.append(c[i]); i += 1 }
+                continue
+            } else if ch == "(" {
+                let next = i + 1 < c.count ? c[i + 1] : nil
+                if next != "?" {
+                    groups += 1
+                } else {
+                    // `(?<name>` or `(?P<name>`, but not the look-behinds `(?<=` and `(?<!`.
+                    var j = i + 2
+                    if j < c.count, c[j] == "P", j + 1 < c.count, c[j + 1] == "<" { j += 1 }
+                    if j + 1 < c.count, c[j] == "<", c[j + 1] != "=", c[j + 1] != "!" {
+                        var name = String.UnicodeScalarView()
+                        var k = j + 1
+                        while k < c.count, c[k] != ">" { name.append(c[k]); k += 1 }
+                        groups += 1
+                        names[String(name)] = groups
+                        out.append(contentsOf: "(?<".unicodeScalars)
+                        out.append(contentsOf: name)
+                        i = k
+                        continue
+                    }
+                }
+            }
+            out.append(ch)
+            i += 1
+        }
+        return (String(out), names)
+    }
+}
+
+/// Compiled patterns, shared by every script and thread: compiling costs far more than a
+/// match. Holds at most `capacity` patterns; a new one past that pushes out an arbitrary one.
+final class RegexCache: @unchecked Sendable {
+    static let shared = RegexCache(capacity: 256)
+
+    let capacity: Int
+    private let lock = NSLock()
+    private var patterns: [String: CompiledPattern] = [:]
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    var count: Int { lock.withLock { patterns.count } }
+
+    func compiled(_ pattern: String, _ pos: ScriptPosition) throws(Signal) -> CompiledPattern {
+        if let known = lock.withLock({ patterns[pattern] }) { return known }
+        let (icu, names) = CompiledPattern.prepare(pattern)
+        let regex: NSRegularExpression
+        do {
+            regex = try NSRegularExpression(pattern: icu)
+        } catch {
+            throw .runtime("ErrorRuntime", "Invalid regular expression '\(pattern)': the pattern does not compile", pos)
+        }
+        // Should the count of groups be off (syntax this scan does not know), names resolve to nothing.
+        let valid = names.values.allSatisfy { $0 <= regex.numberOfCaptureGroups }
+        let compiled = CompiledPattern(regex: regex, groupNames: valid ? names : [:])
+        lock.withLock {
+            if patterns.count >= capacity, patterns[pattern] == nil { patterns.remove(at: patterns.startIndex) }
+            patterns[pattern] = compiled
+        }
+        return compiled
+    }
+}
+
+/// A replacement string in the `regex` crate's syntax: `$1` or `${1}` a numbered group, `$name`
+/// or `${name}` a named one, `$$` a dollar sign. A group that does not exist or took no part
+/// adds nothing. Unlike the crate, `$` and digits take the longest run of digits that names a
+/// group, so with two groups `$1a` is group 1 then `a`, and `$12` group 1 then `2`.
+struct ReplacementTemplate {
+    enum Part {
+        case text(String)
+        /// A group number; 0 is the whole match. Nil when the reference names no group.
+        case group(Int?)
+    }
+
+    let parts: [Part]
+
+    init(_ template: String, _ pattern: CompiledPattern) {
+        let groupCount = pattern.regex.numberOfCaptureGroups
+        let c = Array(template.unicodeScalars)
+        var parts: [Part] = []
+        var text = String.UnicodeScalarView()
+        func flush() {
+            if !text.isEmpty { parts.append(.text(String(text))) }
+            text = String.UnicodeScalarView()
+        }
+        func isDigit(_ s: Unicode.Scalar) -> Bool { ("0"..."9").contains(s) }
+        func isWord(_ s: Unicode.Scalar) -> Bool { s == "_" || isDigit(s) || s.properties.isAlphabetic }
+        func resolve(_ reference: String) -> Int? {
+            if reference.unicodeScalars.allSatisfy(isDigit) {
+                return Int(reference).flatMap { $0 <= groupCount ? $0 : nil }
+            }
+            return pattern.groupNames[reference]
+        }
+        var i = 0
+        while i < c.count {
+            let next = i + 1 < c.count ? c[i + 1] : nil
+            guard c[i] == "$", let next else {
+                text.append(c[i])
+                i += 1
+                continue
+            }
+            if next == "$" {
+                text.append("$")
+                i += 2
+            } else if next == "{", let close = c[(i + 2)...].firstIndex(of: "}"), close > i + 2 {
+                flush()
+                parts.append(.group(resolve(String(String.UnicodeScalarView(c[(i + 2)..<close])))))
+                i = close + 1
+            } else if isDigit(next) {
+                flush()
+                var end = i + 1
+                while end < c.count, isDigit(c[end]) { end += 1 }
+                // The longest prefix of the digits that is a group; always at least one digit.
+                var take = end - (i + 1)
+                while take > 1, resolve(String(String.UnicodeScalarView(c[(i + 1)..<(i + 1 + take)]))) == nil { take -= 1 }
+                parts.append(.group(resolve(String(String.UnicodeScalarView(c[(i + 1)..<(i + 1 + take)])))))
+                i += 1 + take
+            } else if isWord(next) {
+                flush()
+                var end = i + 1
+                while end < c.count, isWord(c[end]) { end += 1 }
+                parts.append(.group(resolve(String(String.UnicodeScalarView(c[(i + 1)..<end])))))
+                i = end
+            } else {
+                text.append("$")
+                i += 1
+            }
+        }
+        flush()
+        self.parts = parts
+    }
+
+    func expand(_ m: NSTextCheckingResult, in source: String) -> String {
+        var out = ""
+        for part in parts {
+            switch part {
+            case .text(let t): out += t
+            case .group(let n?): out += CompiledPattern.text(m.range(at: n), in: source) ?? ""
+            case .group(nil): break
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,159 @@
+import Foundation
+import SluiceCore
+import SluiceEngine
+import SluiceTasks
+import SluiceTesting
+import Testing
+
+@Suite("script")
+struct ScriptTaskTests {
+    let harness = FlowHarness(registry: BuiltinTasks.registry)
+
+    @Test("A returned value becomes the data; the event's fields are readable")
+    func transformsData() async throws {
+        let (summary, reports) = try await harness.run("""
+            flow:
+              name: shop
+              tasks:
+                - script:
+                    name: t
+                    code: |
+                      let d = event.data;
+                      #{ name: d.name.to_upper(), total: d.price * d.qty, subject: event.subject.len() > 0 }
+            """, input: ["name": "pen", "price": 2.5, "qty": 4])
+        #expect(summary.runsCompleted == 1)
+        #expect(reports[0].resultValue == ["name": "PEN", "subject": true, "total": 10.0])
+    }
+
+    @Test("() drops the event, an array fans out, an envelope sets data and subject")
+    func returnShapes() async throws {
+        let (_, dropped) = try await harness.run("flow:\n  tasks:\n    - script: {name: t, code: 'if event.data.n > 1 { return null; } event.data'}\n",
+                                                 input: ["n": 5])
+        #expect(dropped[0].results.isEmpty)
+        let (_, fanned) = try await harness.run("flow:\n  tasks:\n    - script: {name: t, code: '[1, 2, 3].map(|x| x * event.data.n)'}\n",
+                                                input: ["n": 5])
+        #expect(fanned[0].resultValue == [5, 10, 15])
+        let (_, enveloped) = try await harness.run("flow:\n  tasks:\n    - script: {name: t, code: '#{data: 42, subject: \"s.x\"}'}\n")
+        #expect(enveloped[0].results[0].event.data == 42)
+        #expect(enveloped[0].results[0].event.subject == "s.x")
+    }
+
+    @Test("ctx.meta changes are carried forward to the next task")
+    func metaCarriesForward() async throws {
+        let (_, reports) = try await harness.run("""
+            flow:
+              tasks:
+                - script: {name: a, code: 'ctx.meta.seen = 1; event.data'}
+                - script: {name: b, code: 'ctx.meta.seen + 1'}
+            """)
+        #expect(reports[0].resultValue == 2)
+        #expect(reports[0].results[0].event.meta["seen"] == 1)
+    }
+
+    @Test("ctx.cache.create lets exactly one of many events through; get/put/delete/list_keys work")
+    func cacheDeduplicates() async throws {
+        let flow = """
+            flow:
+              name: dedup-\(UUID().uuidString)
+              tasks:
+                - iterate: {name: each, iterate_key: ids}
+                - script:
+                    name: once
+                    code: |
+                      if !ctx.cache.create("seen:" + event.data, true, 60) { return (); }
+                      ctx.cache.put("last", event.data);
+                      event.data
+            """
+        let (_, reports) = try await harness.run(flow, input: ["ids": ["a", "b", "a", "a", "b", "c"]])
+        let kept = reports.flatMap(\.results).compactMap(\.event.data.stringValue).sorted()
+        #expect(kept == ["a", "b", "c"])
+        let (_, listed) = try await harness.run("""
+            flow:
+              name: list-\(UUID().uuidString)
+              tasks:
+                - script:
+                    name: k
+                    code: |
+                      ctx.cache.put("x:1", 1); ctx.cache.put("x:2", 2); ctx.cache.put("y", 3);
+                      let gone = ctx.cache.delete("x:2");
+                      #{ keys: ctx.cache.list_keys("x:"), gone: gone, y: ctx.cache.get("y"), none: ctx.cache.get("nope") }
+            """)
+        #expect(listed[0].resultValue == ["gone": true, "keys": ["x:1"], "none": .null, "y": 3])
+    }
+
+    @Test("A runtime error fails the event without retries and follows on_error")
+    func runtimeErrors() async throws {
+        let (summary, reports) = try await harness.run("flow:\n  tasks:\n    - script: {name: t, code: 'event.data.n / 0', retry: 3}\n", input: ["n": 1])
+        #expect(summary.runsFailed == 1)
+        #expect(reports[0].error?.contains("Division by zero") == true)
+        #expect(harness.recorder.events(.taskRetrying).isEmpty)
+        let (continued, _) = try await harness.run("flow:\n  tasks:\n    - script: {name: t, code: 'throw \"bad\"', on_error: continue}\n")
+        #expect(continued.runsCompleted == 1)
+    }
+
+    @Test("A runaway script stops at its operation limit")
+    func operationLimit() async throws {
+        let (summary, reports) = try await harness.run("flow:\n  tasks:\n    - script: {name: t, code: 'loop {}', limits: {max_operations: 10000}}\n")
+        #expect(summary.runsFailed == 1)
+        #expect(reports[0].error?.contains("Too many operations") == true)
+    }
+
+    @Test("A syntax error is a validation error at the script's line and column in the file")
+    func syntaxErrorLocation() throws {
+        let yaml = """
+            flow:
+              tasks:
+                - script:
+                    name: t
+                    code: |
+                      let x = 1;
+                      let y = x +* 2;
+            """
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("script-\(UUID().uuidString).yaml").path
+        try yaml.write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        do {
+            _ = try harness.plan(yaml, file: file)
+            Issue.record("expected a validation error")
+        } catch {
+            let e = error.errors[0]
+            #expect(e.location?.line == 7)
+            #expect(e.location?.column == 22)
+            #expect(e.message.contains("script of task 't'"))
+        }
+    }
+
+    @Test("code: {resource: path} loads the script from the flow's resources folder")
+    func resourceScript() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flow-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("resources/scripts"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "event.data.n * 3".write(to: dir.appendingPathComponent("resources/scripts/triple.rhai"), atomically: true, encoding: .utf8)
+        try "hello".write(to: dir.appendingPathComponent("resources/greeting.txt"), atomically: true, encoding: .utf8)
+        let yaml = """
+            flow:
+              tasks:
+                - script: {name: t, code: {resource: scripts/triple.rhai}}
+                - script: {name: u, code: 'ctx.resource.get("greeting.txt") + " " + event.data'}
+            """
+        let (_, reports) = try await harness.run(yaml, input: ["n": 4], file: dir.appendingPathComponent("flow.yaml").path)
+        #expect(reports[0].resultValue == "hello 12")
+    }
+
+    @Test("when: is a Rhai expression deciding whether the task sees the event")
+    func whenCondition() async throws {
+        let (_, reports) = try await harness.run("""
+            flow:
+              tasks:
+                - iterate: {name: each, iterate_key: items}
+                - script: {name: big, code: 'event.data * 10', when: 'event.data > 2 && event.data != 4'}
+            """, input: ["items": [1, 3, 4, 5]])
+        #expect(reports.flatMap(\.results).compactMap(\.event.data.intValue).sorted() == [30, 50])
+        do {
+            _ = try harness.plan("flow:\n  tasks:\n    - script: {name: t, code: '1', when: 'event.data >'}\n")
+            Issue.record("expected a validation error")
+        } catch {
+            #expect(error.errors[0].message.contains("'when'"))
+        }
+    }
+}
