@@ -42,7 +42,7 @@ struct InterpreterTests {
     func collections() {
         #expect(run("let a = [3, 1, 2]; a.sort(); a.push(4); a") == "[1, 2, 3, 4]")
         #expect(run("let m = #{b: 1, a: #{list: [1]}}; m.a.list.push(2); m.a.list[-1] += 5; m") == "#{\"a\": #{\"list\": [1, 7]}, \"b\": 1}")
-        #expect(run("[1, 2, 3, 4].filter(|x| x % 2 == 0).map(|x, i| x * i).reduce(|s, x| s + x, 0)") == "8")
+        #expect(run("[1, 2, 3, 4].filter(|x| x % 2 == 0).map(|x, i| x * i).reduce(|s, x| s + x, 0)") == "4")
         #expect(run("let m = #{}; m.missing") == "()")
         #expect(run("[1, 2][5]") == "error runtime ErrorArrayBounds")
         #expect(run("\"c\" in #{c: 1} && 2 in [1, 2] && 'e' in \"hello\"") == "true")

@@ -254,7 +254,7 @@ struct UTCTime {
     init(milliseconds ms: Int64) {
         epochMilliseconds = ms
         let days = Self.floorDiv(ms, Self.millisecondsPerDay)
-        var rest = ms - days * Self.millisecondsPerDay
+        var rest = Self.floorMod(ms, Self.millisecondsPerDay)
         (year, month, day) = Self.civil(fromDays: days)
         hour = rest / 3_600_000
         rest %= 3_600_000
@@ -278,7 +278,11 @@ struct UTCTime {
         return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
     }
 
-    static func floorMod(_ a: Int64, _ b: Int64) -> Int64 { a - floorDiv(a, b) * b }
+    /// The remainder of a floored division by a positive `b`: from 0 to b - 1.
+    static func floorMod(_ a: Int64, _ b: Int64) -> Int64 {
+        let r = a % b
+        return r < 0 ? r + b : r
+    }
 
     static func isLeap(_ y: Int64) -> Bool { y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) }
 
@@ -327,7 +331,7 @@ struct UTCTime {
 
     /// RFC 3339 and the common ISO 8601 forms: `2026-11-21`, `2026-11-21T10:00`,
     /// `2026-11-21T10:00:00.123456Z`, `2026-11-21 10:00:00+01:00`. Fractions finer than a
-    /// millisecond are cut off; no offset means UTC.
+    /// millisecond are cut off; no offset means UTC; white space around the text is ignored.
     static func parseISO8601(_ text: String) throws(TimestampError) -> Int64 {
         var s = TextScanner(text.trimmingCharacters(in: .whitespacesAndNewlines))
         let year = try s.number(4, 4, "a four-digit year")
@@ -455,13 +459,12 @@ struct TextScanner {
 
     /// A name from `names` (whole, or its first three letters), ignoring case; its index.
     mutating func name(_ names: [String], _ what: String) throws(TimestampError) -> Int64 {
-        let start = index
+        let ahead = String(String.UnicodeScalarView(chars[index...].prefix(12))).lowercased()
         for full in [true, false] {
             for (i, candidate) in names.enumerated() {
-                let word = Array((full ? candidate : String(candidate.prefix(3))).lowercased().unicodeScalars)
-                guard start + word.count <= chars.count else { continue }
-                if StandardLibrary.string(from: chars[start..<(start + word.count)]).lowercased() == String(String.UnicodeScalarView(word)) {
-                    index = start + word.count
+                let word = (full ? candidate : String(candidate.prefix(3))).lowercased()
+                if ahead.hasPrefix(word) {
+                    index += word.unicodeScalars.count
                     return Int64(i)
                 }
             }
@@ -504,27 +507,25 @@ enum TimeFormat {
                 i += 1
                 continue
             }
-            let rest = c[(i + 1)...].prefix(3)
-            let spelled = StandardLibrary.string(from: rest)
             // Multi-character directives first: %.3f, %3f, %:z.
-            if spelled.count == 3, spelled.hasPrefix("."), spelled.hasSuffix("f"), let n = Int(String(spelled.dropFirst().prefix(1))),
-               [3, 6, 9].contains(n) {
+            let a = c[i + 1], b = i + 2 < c.count ? c[i + 2] : nil, d = i + 3 < c.count ? c[i + 3] : nil
+            if a == ".", let n = b.flatMap(fractionDigits), d == "f" {
                 out.append(.field(.fraction(digits: n, dot: true)))
                 i += 4
                 continue
             }
-            if spelled.count >= 2, spelled.dropFirst().hasPrefix("f"), let n = Int(String(spelled.prefix(1))), [3, 6, 9].contains(n) {
+            if let n = fractionDigits(a), b == "f" {
                 out.append(.field(.fraction(digits: n, dot: false)))
                 i += 3
                 continue
             }
-            if spelled.hasPrefix(":z") {
+            if a == ":", b == "z" {
                 out.append(.field(.offset(colon: true)))
                 i += 3
                 continue
             }
             let field: Field?
-            switch c[i + 1] {
+            switch a {
             case "Y": field = .year
             case "y": field = .shortYear
             case "m": field = .month
@@ -552,13 +553,23 @@ enum TimeFormat {
                 literal("%")
                 field = nil
             default:
-                literal("%" + String(Character(c[i + 1])))
+                literal("%" + String(Character(a)))
                 field = nil
             }
             if let field { out.append(.field(field)) }
             i += 2
         }
         return out
+    }
+
+    /// The digit counts `%3f`, `%6f` and `%9f` allow.
+    private static func fractionDigits(_ s: Unicode.Scalar) -> Int? {
+        switch s {
+        case "3": 3
+        case "6": 6
+        case "9": 9
+        default: nil
+        }
     }
 
     static func padded(_ v: Int64, _ width: Int, _ pad: Character = "0") -> String {
@@ -618,7 +629,12 @@ enum TimeFormat {
             }
         }
         guard s.atEnd else { throw TimestampError("unexpected '\(s.rest)' at character \(s.position)") }
-        if let epochSeconds { return epochSeconds * 1000 + ms }
+        if let epochSeconds {
+            let (whole, overflow) = epochSeconds.multipliedReportingOverflow(by: 1000)
+            let (instant, past) = whole.addingReportingOverflow(ms)
+            if overflow || past { throw TimestampError("\(epochSeconds) seconds is out of range") }
+            return instant
+        }
         if let dayOfYear {
             let length: Int64 = UTCTime.isLeap(year) ? 366 : 365
             guard (1...length).contains(dayOfYear) else {
@@ -651,7 +667,7 @@ extension UTCTime {
             case .literal(let l): out += l
             case .field(let f):
                 switch f {
-                case .year: out += (0...9999).contains(year) ? TimeFormat.padded(year, 4) : (year < 0 ? "" : "+") + String(year)
+                case .year: out += year > 9999 ? "+\(year)" : TimeFormat.padded(year, 4)
                 case .shortYear: out += TimeFormat.padded(UTCTime.floorMod(year, 100), 2)
                 case .month: out += TimeFormat.padded(month, 2)
                 case .day: out += TimeFormat.padded(day, 2)
@@ -700,8 +716,8 @@ struct CompiledPattern {
     }
 
     /// ICU syntax, as `NSRegularExpression` wants it, from a pattern that may use the `regex`
-    /// crate's `(?P<name>…)`; and the group number of each name, found by counting opening
-    /// parentheses outside escapes, `\Q…\E` quotes and character classes.
+    /// crate's `(?P<name>…)` or be empty; and the group number of each name, found by counting
+    /// opening parentheses outside escapes, `\Q…\E` quotes and character classes.
     static func prepare(_ pattern: String) -> (String, [String: Int]) {
         let c = Array(pattern.unicodeScalars)
         var out = String.UnicodeScalarView()
@@ -757,7 +773,8 @@ struct CompiledPattern {
             out.append(ch)
             i += 1
         }
-        return (String(out), names)
+        // ICU refuses an empty pattern; the empty group matches the same (everywhere).
+        return (out.isEmpty ? "(?:)" : String(out), names)
     }
 }
 
@@ -817,7 +834,7 @@ struct ReplacementTemplate {
             text = String.UnicodeScalarView()
         }
         func isDigit(_ s: Unicode.Scalar) -> Bool { ("0"..."9").contains(s) }
-        func isWord(_ s: Unicode.Scalar) -> Bool { s == "_" || isDigit(s) || s.properties.isAlphabetic }
+        func isWord(_ s: Unicode.Scalar) -> Bool { s == "_" || isDigit(s) || ("a"..."z").contains(s) || ("A"..."Z").contains(s) }
         func resolve(_ reference: String) -> Int? {
             if reference.unicodeScalars.allSatisfy(isDigit) {
                 return Int(reference).flatMap { $0 <= groupCount ? $0 : nil }
