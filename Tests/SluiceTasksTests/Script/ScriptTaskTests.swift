@@ -19,10 +19,10 @@ struct ScriptTaskTests {
                     name: t
                     code: |
                       let d = event.data;
-                      #{ name: d.name.to_upper(), total: d.price * d.qty, subject: event.subject.len() > 0 }
+                      #{ name: d.name.to_upper(), total: d.price * d.qty, subject_type: type_of(event.subject) }
             """, input: ["name": "pen", "price": 2.5, "qty": 4])
         #expect(summary.runsCompleted == 1)
-        #expect(reports[0].resultValue == ["name": "PEN", "subject": true, "total": 10.0])
+        #expect(reports[0].resultValue == ["name": "PEN", "subject_type": "string", "total": 10.0])
     }
 
     @Test("() drops the event, an array fans out, an envelope sets data and subject")
