@@ -44,7 +44,10 @@ struct ScriptTask: TaskProcessor {
 
     static let registration = TaskRegistration.processor(spec) { setup in try ScriptTask(setup) }
 
-    let script: CompiledScript
+    /// Nil when the script's resource file is missing: the flow is valid, and each event fails
+    /// with `missing` until the file exists at load time.
+    let script: CompiledScript?
+    let missing: String?
     let resources: ResourceFolder
     let cache: any KeyValueCache
 
@@ -85,13 +88,16 @@ struct ScriptTask: TaskProcessor {
             do {
                 source = try resources.read(key)
             } catch {
-                throw FlowError(.invalidValue, "task '\(setup.definition.name)': \(error)", at: location)
+                script = nil
+                missing = "task '\(setup.definition.name)': \(error)"
+                return
             }
             location = SourceLocation(file: resources.path(key), line: 1, column: 1)
             inline = false
         default:
             throw FlowError(.invalidValue, "'code' of task '\(setup.definition.name)' must be a script or {resource: path}", at: location)
         }
+        missing = nil
         do {
             script = try engine.compile(source, scope: ["event", "ctx"])
         } catch {
@@ -101,6 +107,7 @@ struct ScriptTask: TaskProcessor {
     }
 
     func process(_ event: Event, _ context: TaskContext) async throws -> TaskOutput {
+        guard let script else { throw TaskError.permanent(missing ?? "no script", code: .invalidConfig) }
         let namespace = context.flowName.isEmpty ? "" : context.flowName + "."
         var scope = ScriptScope()
         scope.push("event", ScriptTask.envelope(event))
