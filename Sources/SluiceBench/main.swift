@@ -288,3 +288,9 @@ if wanted("shell") {
     report("  same steps as a bash script", format(bashStats.median))
     report("  sluice / bash", String(format: "%.2fx", ratio), target: "≤ 1.2x", ok: ratio <= 1.2)
 }
+
+if ScriptBench.names.contains(where: wanted) {
+    // Rhai scripts (fib, a loop, a sieve, an event transform) against the same in Python 3;
+    // see ScriptBench.swift.
+    ScriptBench.run(quick: quick, wanted: wanted)
+}

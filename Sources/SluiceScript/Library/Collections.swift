@@ -62,11 +62,13 @@ extension StandardLibrary {
     static func installArrays(_ e: ScriptEngine) {
         e.register("push", mutating: true) { _, a, _ in
             guard a.count == 2 else { return nil }
-            switch a[0] {
-            case .array(var arr):
+            if case .array(var arr) = a[0] {
                 a[0] = .unit
                 arr.append(a[1])
                 a[0] = .array(arr)
+                return .unit
+            }
+            switch a[0] {
             case .blob(var b):
                 guard let v = int(a[1]) else { return nil }
                 b.append(UInt8(truncatingIfNeeded: v))

@@ -101,16 +101,21 @@ enum Access {
 
     static func modifyIndex(_ parent: inout Dynamic, _ i: Dynamic, _ pos: ScriptPosition,
                             _ body: (inout Dynamic) throws(Signal) -> Dynamic) throws(Signal) -> Dynamic {
-        switch (parent, i) {
-        case (.array(var a), .int(let n)):
+        // `if case` with a `var` binding, then clearing `parent`, leaves the storage uniquely
+        // owned so the write is in place; a `switch` over a tuple keeps a second reference and
+        // would copy the whole container on every write.
+        if case .int(let n) = i, case .array(var a) = parent {
             guard let j = normalize(n, a.count) else { throw arrayBounds(n, a.count, pos) }
             parent = .unit
             defer { parent = .array(a) }
             return try body(&a[j])
-        case (.map(var m), .string(let k)):
+        }
+        if case .string(let k) = i, case .map(var m) = parent {
             parent = .unit
             defer { parent = .map(m) }
             return try body(&m[k, default: .unit])
+        }
+        switch (parent, i) {
         case (.string(let s), .int(let n)):
             var chars = Array(s.unicodeScalars)
             guard let j = normalize(n, chars.count) else { throw stringBounds(n, chars.count, pos) }

@@ -60,6 +60,13 @@ enum Operators {
     /// `lhs op= rhs`: like `lhs = lhs op rhs`, except that `+=` appends to strings, arrays and
     /// blobs in place and mixes maps in.
     static func compound(_ op: BinaryOperator, _ lhs: inout Dynamic, _ rhs: Dynamic, _ pos: ScriptPosition) throws(Signal) {
+        if op == .add, case .array(var a) = lhs {
+            // In place: see Access.modifyIndex on why this is not inside the switch.
+            lhs = .unit
+            if case .array(let more) = rhs { a += more } else { a.append(rhs) }
+            lhs = .array(a)
+            return
+        }
         if op == .add {
             switch lhs {
             case .string(var s):
