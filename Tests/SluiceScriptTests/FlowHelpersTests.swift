@@ -1,3 +1,4 @@
+import SluiceCore
 import Foundation
 import Synchronization
 import Testing
@@ -238,7 +239,7 @@ struct FlowHelpersTests {
         for _ in 0..<2000 {
             let ms = Int64.random(in: range, using: &generator)
             let t = UTCTime(milliseconds: ms)
-            let date = Date(timeIntervalSince1970: Double(UTCTime.floorDiv(ms, 1000)))
+            let date = Date(timeIntervalSince1970: Double(CivilCalendar.floorDiv(ms, 1000)))
             let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second, .weekday, .nanosecond], from: date)
             #expect([t.year, t.month, t.day, t.hour, t.minute, t.second, t.weekday + 1]
                 == [c.year, c.month, c.day, c.hour, c.minute, c.second, c.weekday].map { Int64($0!) }, "\(ms)")

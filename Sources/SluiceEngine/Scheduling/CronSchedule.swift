@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCore
 
 /// A parsed cron expression, so a trigger can ask for its next fire time without re-parsing text.
 ///
@@ -96,7 +97,7 @@ public struct CronSchedule: Sendable, Hashable {
                 wall.startOfMonth()
                 continue
             }
-            let monthLength = Self.daysInMonth(year: wall.year, month: wall.month)
+            let monthLength = Int(CivilCalendar.daysIn(year: Int64(wall.year), month: Int64(wall.month)))
             if wall.day > monthLength {
                 wall.month += 1
                 wall.startOfMonth()
@@ -150,7 +151,7 @@ public struct CronSchedule: Sendable, Hashable {
     /// Applies the Vixie day rule in one place, so the search loop never has to think about it.
     private func dayMatches(year: Int, month: Int, day: Int) -> Bool {
         let dayOK = days.contains(day)
-        let weekdayOK = weekdays.contains(Self.weekday(daysSinceEpoch: Self.daysSinceEpoch(year: year, month: month, day: day)))
+        let weekdayOK = weekdays.contains(Int(CivilCalendar.weekday(days: CivilCalendar.days(year: Int64(year), month: Int64(month), day: Int64(day)))))
         if daysUnrestricted || weekdaysUnrestricted { return dayOK && weekdayOK }
         return dayOK || weekdayOK
     }
@@ -224,16 +225,16 @@ public struct CronSchedule: Sendable, Hashable {
         var year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int
 
         init(local: Int) {
-            let days = CronSchedule.floorDivide(local, by: 86_400)
+            let days = Int(CivilCalendar.floorDiv(Int64(local), 86_400))
             let secondOfDay = local - days * 86_400
-            (year, month, day) = CronSchedule.civilDate(daysSinceEpoch: days)
+            (year, month, day) = CronSchedule.civil(days)
             hour = secondOfDay / 3600
             minute = secondOfDay / 60 % 60
             second = secondOfDay % 60
         }
 
         var local: Int {
-            CronSchedule.daysSinceEpoch(year: year, month: month, day: day) * 86_400 + hour * 3600 + minute * 60 + second
+            Int(CivilCalendar.days(year: Int64(year), month: Int64(month), day: Int64(day))) * 86_400 + hour * 3600 + minute * 60 + second
         }
 
         mutating func startOfMonth() {
@@ -248,49 +249,9 @@ public struct CronSchedule: Sendable, Hashable {
         }
     }
 
-    private static func isLeapYear(_ year: Int) -> Bool {
-        year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
-    }
-
-    private static func daysInMonth(year: Int, month: Int) -> Int {
-        switch month {
-        case 2: isLeapYear(year) ? 29 : 28
-        case 4, 6, 9, 11: 30
-        default: 31
-        }
-    }
-
-    /// Days from 1970-01-01 (Howard Hinnant's `days_from_civil`).
-    private static func daysSinceEpoch(year: Int, month: Int, day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = floorDivide(y, by: 400)
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * ((month + 9) % 12) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
-    }
-
-    /// The inverse of `daysSinceEpoch` (Howard Hinnant's `civil_from_days`).
-    private static func civilDate(daysSinceEpoch: Int) -> (year: Int, month: Int, day: Int) {
-        let z = daysSinceEpoch + 719_468
-        let era = floorDivide(z, by: 146_097)
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let shiftedMonth = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * shiftedMonth + 2) / 5 + 1
-        let month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
-    }
-
-    /// 0 = Sunday; 1970-01-01 was a Thursday.
-    private static func weekday(daysSinceEpoch: Int) -> Int {
-        ((daysSinceEpoch + 4) % 7 + 7) % 7
-    }
-
-    /// Division rounding toward negative infinity (divisor > 0), so dates before 1970 split into days correctly.
-    private static func floorDivide(_ value: Int, by divisor: Int) -> Int {
-        value >= 0 ? value / divisor : -((-value + divisor - 1) / divisor)
+    private static func civil(_ days: Int) -> (Int, Int, Int) {
+        let (y, m, d) = CivilCalendar.civil(fromDays: Int64(days))
+        return (Int(y), Int(m), Int(d))
     }
 
     // MARK: - Parsing

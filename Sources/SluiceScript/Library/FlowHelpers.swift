@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCore
 
 /// Functions for the `script` flow task, under the names Flowgen scripts use: ids, digests,
 /// wall-clock timestamps (i64 milliseconds since the Unix epoch, always UTC) and regular
@@ -253,17 +254,17 @@ struct UTCTime {
 
     init(milliseconds ms: Int64) {
         epochMilliseconds = ms
-        let days = Self.floorDiv(ms, Self.millisecondsPerDay)
-        var rest = Self.floorMod(ms, Self.millisecondsPerDay)
-        (year, month, day) = Self.civil(fromDays: days)
+        let days = CivilCalendar.floorDiv(ms, Self.millisecondsPerDay)
+        var rest = CivilCalendar.floorMod(ms, Self.millisecondsPerDay)
+        (year, month, day) = CivilCalendar.civil(fromDays: days)
         hour = rest / 3_600_000
         rest %= 3_600_000
         minute = rest / 60_000
         rest %= 60_000
         second = rest / 1000
         millisecond = rest % 1000
-        weekday = Self.floorMod(days + 4, 7)
-        dayOfYear = days - Self.days(year: year, month: 1, day: 1) + 1
+        weekday = CivilCalendar.weekday(days: days)
+        dayOfYear = days - CivilCalendar.days(year: year, month: 1, day: 1) + 1
     }
 
     /// The wall clock, in milliseconds since the epoch.
@@ -273,57 +274,10 @@ struct UTCTime {
         return Int64(t.tv_sec) * 1000 + Int64(t.tv_nsec) / 1_000_000
     }
 
-    static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
-        let q = a / b
-        return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
-    }
-
-    /// The remainder of a floored division by a positive `b`: from 0 to b - 1.
-    static func floorMod(_ a: Int64, _ b: Int64) -> Int64 {
-        let r = a % b
-        return r < 0 ? r + b : r
-    }
-
-    static func isLeap(_ y: Int64) -> Bool { y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) }
-
-    static func daysIn(year y: Int64, month m: Int64) -> Int64 {
-        switch m {
-        case 2: isLeap(y) ? 29 : 28
-        case 4, 6, 9, 11: 30
-        default: 31
-        }
-    }
-
-    /// Days from 1970-01-01 to a date. Years are counted from March so the leap day comes last,
-    /// and in 400-year eras, which repeat exactly (146,097 days each).
-    static func days(year: Int64, month: Int64, day: Int64) -> Int64 {
-        let y = month <= 2 ? year - 1 : year
-        let era = floorDiv(y, 400)
-        let yearOfEra = y - era * 400
-        let shiftedMonth = month > 2 ? month - 3 : month + 9
-        let dayOfYear = (153 * shiftedMonth + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        // 719,468 days from 0000-03-01 to 1970-01-01.
-        return era * 146_097 + dayOfEra - 719_468
-    }
-
-    /// The date `days` after 1970-01-01: the inverse of `days(year:month:day:)`.
-    static func civil(fromDays days: Int64) -> (Int64, Int64, Int64) {
-        let z = days + 719_468
-        let era = floorDiv(z, 146_097)
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let shiftedMonth = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * shiftedMonth + 2) / 5 + 1
-        let month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
-    }
-
     /// Milliseconds since the epoch for a UTC date and time, or nil past the range of i64.
     static func milliseconds(year: Int64, month: Int64, day: Int64, hour: Int64, minute: Int64, second: Int64,
                              millisecond: Int64) -> Int64? {
-        let d = days(year: year, month: month, day: day)
+        let d = CivilCalendar.days(year: year, month: month, day: day)
         let (dayMs, o1) = d.multipliedReportingOverflow(by: millisecondsPerDay)
         let (ms, o2) = dayMs.addingReportingOverflow(((hour * 60 + minute) * 60 + second) * 1000 + millisecond)
         return o1 || o2 ? nil : ms
@@ -362,7 +316,7 @@ struct UTCTime {
     static func resolve(year: Int64, month: Int64, day: Int64, hour: Int64, minute: Int64, second: Int64,
                         millisecond: Int64, offsetSeconds: Int64) throws(TimestampError) -> Int64 {
         guard (1...12).contains(month) else { throw TimestampError("month \(month) is out of range") }
-        let last = daysIn(year: year, month: month)
+        let last = CivilCalendar.daysIn(year: year, month: month)
         guard (1...last).contains(day) else {
             throw TimestampError("day \(day) is out of range (\(TimeFormat.padded(year, 4))-\(TimeFormat.padded(month, 2)) has \(last) days)")
         }
@@ -636,11 +590,11 @@ enum TimeFormat {
             return instant
         }
         if let dayOfYear {
-            let length: Int64 = UTCTime.isLeap(year) ? 366 : 365
+            let length: Int64 = CivilCalendar.isLeap(year) ? 366 : 365
             guard (1...length).contains(dayOfYear) else {
                 throw TimestampError("day of the year \(dayOfYear) is out of range (\(year) has \(length) days)")
             }
-            let (_, m, d) = UTCTime.civil(fromDays: UTCTime.days(year: year, month: 1, day: 1) + dayOfYear - 1)
+            let (_, m, d) = CivilCalendar.civil(fromDays: CivilCalendar.days(year: year, month: 1, day: 1) + dayOfYear - 1)
             if let month, month != m { throw TimestampError("day of the year \(dayOfYear) is not in month \(month)") }
             if let day, day != d { throw TimestampError("day of the year \(dayOfYear) is not day \(day) of its month") }
             month = m
@@ -649,8 +603,8 @@ enum TimeFormat {
         let result = try UTCTime.resolve(year: year, month: month ?? 1, day: day ?? 1, hour: hour, minute: minute,
                                          second: second, millisecond: ms, offsetSeconds: offset)
         if let weekday {
-            let local = UTCTime.days(year: year, month: month ?? 1, day: day ?? 1)
-            let actual = UTCTime.floorMod(local + 4, 7)
+            let local = CivilCalendar.days(year: year, month: month ?? 1, day: day ?? 1)
+            let actual = CivilCalendar.floorMod(local + 4, 7)
             guard actual == weekday else {
                 throw TimestampError("the date is a \(UTCTime.weekdays[Int(actual)]), not a \(UTCTime.weekdays[Int(weekday)])")
             }
@@ -668,7 +622,7 @@ extension UTCTime {
             case .field(let f):
                 switch f {
                 case .year: out += year > 9999 ? "+\(year)" : TimeFormat.padded(year, 4)
-                case .shortYear: out += TimeFormat.padded(UTCTime.floorMod(year, 100), 2)
+                case .shortYear: out += TimeFormat.padded(CivilCalendar.floorMod(year, 100), 2)
                 case .month: out += TimeFormat.padded(month, 2)
                 case .day: out += TimeFormat.padded(day, 2)
                 case .spacedDay: out += TimeFormat.padded(day, 2, " ")
@@ -686,7 +640,7 @@ extension UTCTime {
                     out += full ? name : String(name.prefix(3))
                 case .offset(let colon): out += colon ? "+00:00" : "+0000"
                 case .zoneName: out += "UTC"
-                case .epochSeconds: out += String(UTCTime.floorDiv(epochMilliseconds, 1000))
+                case .epochSeconds: out += String(CivilCalendar.floorDiv(epochMilliseconds, 1000))
                 }
             }
         }
