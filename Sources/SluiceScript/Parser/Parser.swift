@@ -53,17 +53,21 @@ struct Parser {
     private var functionCount = 0
     private var calls: [CallNode] = []
     private var methodCalls: [MethodCallNode] = []
+    private var inTests: [InNode] = []
     private var depth = 0
     private var inFunction = false
     private var blockDepth = 0
     private var closureCount = 0
     private var evalCount = 0
+    /// Whether this is code given to `eval`, which runs inside another script.
+    private let compilingEval: Bool
     /// The catch variable's slot while inside `catch (e) { … }`, for a bare `throw;`.
     private var catchSlot: Int?
 
     init(source: String, engine: ScriptEngine, expressionOnly: Bool, scope: [String], constants: Set<String> = [],
          enclosing: [FunctionScope.Name]? = nil) throws(ScriptError) {
         hostConstants = constants
+        compilingEval = enclosing != nil
         if let enclosing {
             // `eval` code sees the caller's variables the way a closure does.
             let outer = FunctionScope(parent: nil, isClosure: false)
@@ -174,6 +178,7 @@ struct Parser {
     private mutating func link() {
         for c in calls { c.script = functions[c.name]?[c.args.count] }
         for m in methodCalls { m.scripts = functions[m.name] ?? [:] }
+        for i in inTests { i.scriptContains = functions["contains"]?[2] }
     }
 
     @discardableResult
@@ -425,8 +430,10 @@ struct Parser {
             case .symbol(.or): left = LogicNode(.or, left, right, at)
             case .symbol(.and): left = LogicNode(.and, left, right, at)
             case .symbol(.coalesce): left = LogicNode(.coalesce, left, right, at)
-            case .keyword(.in): left = InNode(left, right, negated: false, at)
-            case .symbol(.notIn): left = InNode(left, right, negated: true, at)
+            case .keyword(.in), .symbol(.notIn):
+                let test = InNode(left, right, negated: t == .symbol(.notIn), at)
+                inTests.append(test)
+                left = test
             case .symbol(.range), .symbol(.inclusiveRange):
                 left = RangeNode(left, right, inclusive: t == .symbol(.inclusiveRange), at)
             default: left = BinaryNode(op!, left, right, at)
@@ -722,7 +729,8 @@ struct Parser {
             return EvalNode(args[0], visible: visible, start)
         default: break
         }
-        let node = CallNode(name, args, native: engine.natives[name], variableSlot: scope.lookup(name)?.slot, start)
+        let node = CallNode(name, args, native: engine.natives[name], variableSlot: scope.lookup(name)?.slot,
+                            lateBound: compilingEval, start)
         calls.append(node)
         return node
     }

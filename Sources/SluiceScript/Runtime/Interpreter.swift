@@ -54,8 +54,6 @@ public final class Interpreter {
     let engine: ScriptEngine
     /// Where `print` and `debug` write for this run, instead of the engine's callbacks.
     var printer: ((String) -> Void)?
-    /// The script whose `eval` this evaluation serves.
-    var outer: CompiledScript?
     /// Variables an `eval` defined that the compiled code did not know about.
     var dynamicVariables: [String: Dynamic] = [:]
     /// When set, the top-level frame is copied to `keptFrame` before it is dropped.
@@ -262,11 +260,6 @@ public final class Interpreter {
             }
         }
         throw lastError ?? notFound(name, arguments, pos)
-    }
-
-    /// Functions of the script that runs an `eval`, for code compiled on its own.
-    func outerFunction(_ name: String, arity: Int) -> ScriptFunction? {
-        outer?.function(name, arity: arity)
     }
 
     func notFound(_ name: String, _ arguments: [Dynamic], _ pos: ScriptPosition) -> Signal {

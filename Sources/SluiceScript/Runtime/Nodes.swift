@@ -268,6 +268,8 @@ final class InNode: Node {
     let item: Node
     let container: Node
     let negated: Bool
+    /// Linked after parsing: a script's own `fn contains(container, item)`, which `in` uses.
+    var scriptContains: ScriptFunction?
     init(_ item: Node, _ container: Node, negated: Bool, _ pos: ScriptPosition) {
         self.item = item
         self.container = container
@@ -277,7 +279,7 @@ final class InNode: Node {
     override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
         let i = try item.eval(x)
         let c = try container.eval(x)
-        if let f = x.program.function("contains", arity: 2) {
+        if let f = scriptContains {
             x.push(c)
             x.push(i)
             var this: Dynamic? = nil
@@ -336,19 +338,27 @@ final class UnaryNode: Node {
 
 // MARK: - Property and index access
 
-final class PropertyNode: Node {
+/// A link of a `.property` / `[index]` chain: assignable when its base is, short-circuiting
+/// on `()` after a `?.` or `?[`.
+class ChainNode: Node {
     let base: Node
-    let name: String
     let elvis: Bool
-    init(_ base: Node, _ name: String, elvis: Bool, _ pos: ScriptPosition) {
+    init(_ base: Node, elvis: Bool, _ pos: ScriptPosition) {
         self.base = base
-        self.name = name
         self.elvis = elvis
         super.init(pos)
     }
     override var isLValue: Bool { base.isLValue }
     override var rootIsConstant: Bool { base.rootIsConstant }
     override var root: Node { base.root }
+}
+
+final class PropertyNode: ChainNode {
+    let name: String
+    init(_ base: Node, _ name: String, elvis: Bool, _ pos: ScriptPosition) {
+        self.name = name
+        super.init(base, elvis: elvis, pos)
+    }
 
     override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
         let v = try base.eval(x)
@@ -373,19 +383,12 @@ final class PropertyNode: Node {
     }
 }
 
-final class IndexNode: Node {
-    let base: Node
+final class IndexNode: ChainNode {
     let index: Node
-    let elvis: Bool
     init(_ base: Node, _ index: Node, elvis: Bool, _ pos: ScriptPosition) {
-        self.base = base
         self.index = index
-        self.elvis = elvis
-        super.init(pos)
+        super.init(base, elvis: elvis, pos)
     }
-    override var isLValue: Bool { base.isLValue }
-    override var rootIsConstant: Bool { base.rootIsConstant }
-    override var root: Node { base.root }
 
     override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
         let v = try base.eval(x)
@@ -414,12 +417,15 @@ final class CallNode: Node {
     let native: NativeFunction?
     /// A variable of the same name, which may hold a function pointer.
     let variableSlot: Int?
+    /// Code compiled by `eval` calls the functions of the script it runs in, found when it runs.
+    let lateBound: Bool
 
-    init(_ name: String, _ args: [Node], native: NativeFunction?, variableSlot: Int?, _ pos: ScriptPosition) {
+    init(_ name: String, _ args: [Node], native: NativeFunction?, variableSlot: Int?, lateBound: Bool, _ pos: ScriptPosition) {
         self.name = name
         self.args = args
         self.native = native
         self.variableSlot = variableSlot
+        self.lateBound = lateBound
         super.init(pos)
     }
 
@@ -435,8 +441,7 @@ final class CallNode: Node {
             var this: Dynamic? = nil
             return try x.callScript(f, argc: args.count, this: &this, pos: pos)
         }
-        if let f = x.program.function(name, arity: args.count) ?? x.outerFunction(name, arity: args.count) {
-            // Code compiled apart from its functions (`eval`).
+        if lateBound, let f = x.program.function(name, arity: args.count) {
             let mark = x.top
             do {
                 for a in args { x.push(try a.eval(x)) }
@@ -625,15 +630,18 @@ final class AssignNode: Node {
     let target: Node
     let op: BinaryOperator?
     let value: Node
+    /// The target when it is a plain variable: the fast path.
+    let variable: VariableNode?
     init(_ target: Node, _ op: BinaryOperator?, _ value: Node, _ pos: ScriptPosition) {
         self.target = target
         self.op = op
         self.value = value
+        variable = (target as? VariableNode).flatMap { $0.constant ? nil : $0 }
         super.init(pos)
     }
     override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
         let v = try value.eval(x)
-        if let variable = target as? VariableNode, !variable.constant {
+        if let variable {
             guard let op else {
                 x.assign(variable.slot, v)
                 return .unit
