@@ -95,7 +95,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SluiceTestingTests", dependencies: ["SluiceTesting"]),
-        .testTarget(name: "SluiceScriptTests", dependencies: ["SluiceScript", "SluiceCore"]),
+        .testTarget(name: "SluiceScriptTests", dependencies: ["SluiceScript", "SluiceCore", "SluiceTesting"]),
         .testTarget(name: "SluiceCLITests", dependencies: ["SluiceCore"]),
     ]
 )

@@ -1,4 +1,5 @@
 @testable import SluiceScript
+import SluiceTesting
 import Testing
 
 @Suite("Rhai limits and robustness")
@@ -32,19 +33,6 @@ struct SafetyTests {
         #expect(run("fn f(n) { f(n + 1) } f(0)") == "error runtime ErrorStackOverflow")
     }
 
-    /// A fixed-seed generator so a failure reproduces.
-    struct Generator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func pick<T>(_ items: [T]) -> T { items[Int(next() % UInt64(items.count))] }
-    }
-
     static let seeds = [
         "let x = [1, 2, 3]; for i in x { if i > 1 { break i; } } x.map(|v| v * 2)",
         "fn f(a, b) { a + b * 2 } let m = #{a: 1, b: [1, 2]}; m.b[1] = f(3, 4); m",
@@ -59,7 +47,7 @@ struct SafetyTests {
 
     @Test("Random and mutated scripts never crash or hang the interpreter")
     func fuzz() {
-        var g = Generator(state: 0x5EED)
+        var g = SeededGenerator(seed: 0x5EED)
         var limits = ScriptLimits()
         limits.maxOperations = 20_000
         limits.maxStringSize = 10_000

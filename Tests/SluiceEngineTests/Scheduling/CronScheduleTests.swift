@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import SluiceEngine
+import SluiceTesting
 
 @Suite("CronSchedule")
 struct CronScheduleTests {
@@ -250,7 +251,7 @@ struct CronScheduleTests {
 
     @Test("The parser never crashes on random input", arguments: 0..<4)
     func randomInput(seed: UInt64) throws {
-        var random = SplitMix64(seed: seed)
+        var random = SeededGenerator(seed: seed)
         let pieces: [String] = "0123456789*/,-@ \t\nJANFEBMONSUNxyz?#LW٣é💥".map { String($0) }
             + ["59", "60", "99999999999999999999", "*/", "@daily"]
         let start = try instant("2025-06-15T12:34:56Z")
@@ -286,7 +287,7 @@ struct CronScheduleTests {
 
     @Test("Random expressions agree with a slow day-by-day search using Calendar", arguments: 0..<4)
     func matchesReference(seed: UInt64) throws {
-        var random = SplitMix64(seed: 1000 + seed)
+        var random = SeededGenerator(seed: 1000 + seed)
         for _ in 0..<60 {
             let spec = RandomSpec(&random)
             let schedule = try CronSchedule(spec.expression)
@@ -307,7 +308,7 @@ struct CronScheduleTests {
         let zone = try #require(TimeZone(identifier: zoneName))
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = zone
-        var random = SplitMix64(seed: UInt64(zoneName.utf8.count))
+        var random = SeededGenerator(seed: UInt64(zoneName.utf8.count))
         for _ in 0..<80 {
             let spec = RandomSpec(&random)
             let schedule = try CronSchedule(spec.expression, timeZone: zone)
@@ -348,19 +349,6 @@ extension CronScheduleTests {
     }
 }
 
-/// A small deterministic generator so failures reproduce.
-private struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// A random cron expression together with the value sets it should mean, expanded independently.
 private struct RandomSpec {
     var expression = ""
@@ -373,7 +361,7 @@ private struct RandomSpec {
     var daysStar = false
     var weekdaysStar = false
 
-    init(_ random: inout SplitMix64) {
+    init(_ random: inout SeededGenerator) {
         let withSeconds = random.next() % 3 == 0
         let second = Self.field(0...59, &random)
         let minute = Self.field(0...59, &random)
@@ -394,7 +382,7 @@ private struct RandomSpec {
             .compactMap { $0 }.joined(separator: " ")
     }
 
-    private static func field(_ range: ClosedRange<Int>, _ random: inout SplitMix64,
+    private static func field(_ range: ClosedRange<Int>, _ random: inout SeededGenerator,
                               star: ClosedRange<Int>? = nil) -> (text: String, values: Set<Int>) {
         let all = star ?? range
         func pick() -> Int { range.lowerBound + Int(random.next() % UInt64(range.count)) }
