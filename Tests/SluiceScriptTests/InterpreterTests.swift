@@ -71,6 +71,23 @@ struct InterpreterTests {
         #expect(run("let f = Fn(\"to_upper\"); f.call(\"a\")") == "\"A\"")
     }
 
+    @Test("name!() runs a function in the caller's scope; its own lets and parameters stay its own")
+    func scopedCalls() {
+        #expect(run("fn f() { a = a * 2; let b = 1; a + b } let a = 20; let b = 100; f!() + a + b") == "181")
+        #expect(run("fn f(a) { a += 1; a } let a = 5; f!(10) + a") == "16")
+        #expect(run("fn f(n) { total += n } let total = 1; let p = Fn(\"f\"); call!(p, 41); total") == "42")
+        #expect(run("fn g() { a } fn f() { g() } let a = 1; f!()") == "error runtime ErrorInFunctionCall")
+        #expect(run("fn f() { nope = 1 } f!()") == "error runtime ErrorInFunctionCall")
+        #expect(run("undefined = 1") == "error runtime ErrorVariableNotFound")
+    }
+
+    @Test("eval: variables it defines stay in scope, constants at the top level are global")
+    func evalScope() {
+        #expect(run("let x = 2; eval(\"let y = x * 20\"); y + x") == "42")
+        #expect(run("const K = 1; fn k() { global::K } eval(\"const K = 2;\"); k()") == "2")
+        #expect(run("const K = 1; fn k() { global::K } { eval(\"const K = 2;\"); } k()") == "1")
+    }
+
     @Test("Parse errors say what and where")
     func parseErrors() {
         #expect(run("let x = ;") == "error parse ErrorParsing" || run("let x = ;").hasPrefix("error parse"))

@@ -54,6 +54,7 @@ struct Parser {
     private var calls: [CallNode] = []
     private var methodCalls: [MethodCallNode] = []
     private var inTests: [InNode] = []
+    private var scopedCalls: [ScopedCallNode] = []
     private var depth = 0
     private var inFunction = false
     private var blockDepth = 0
@@ -179,6 +180,7 @@ struct Parser {
         for c in calls { c.script = functions[c.name]?[c.args.count] }
         for m in methodCalls { m.scripts = functions[m.name] ?? [:] }
         for i in inTests { i.scriptContains = functions["contains"]?[2] }
+        for c in scopedCalls where c.name != nil { c.script = functions[c.name!]?[c.args.count] }
     }
 
     @discardableResult
@@ -690,6 +692,10 @@ struct Parser {
         case .identifier(let name):
             advance()
             if isSymbol(.leftParen) { return try call(name, start) }
+            if isSymbol(.bang), peek() == .symbol(.leftParen) {
+                advance()
+                return try scopedCall(name, start)
+            }
             if isSymbol(.doubleColon) {
                 var path = name
                 while accept(.doubleColon) { path += "::" + (try identifier("in a module path")) }
@@ -732,6 +738,18 @@ struct Parser {
         let node = CallNode(name, args, native: engine.natives[name], variableSlot: scope.lookup(name)?.slot,
                             lateBound: compilingEval, start)
         calls.append(node)
+        return node
+    }
+
+    /// `name!(args)` or `call!(fp, args)`: the function runs inside this scope.
+    private mutating func scopedCall(_ name: String, _ start: ScriptPosition) throws(ScriptError) -> Node {
+        let args = try arguments()
+        if name == "call", args.isEmpty { throw fail("FnMissingParams", "call!() needs a function pointer", at: start) }
+        var visible: [String: Int] = [:]
+        for n in scope.names { visible[n.name] = n.slot }
+        for (_, n) in scope.captured where visible[n.name] == nil { visible[n.name] = n.slot }
+        let node = ScopedCallNode(name == "call" ? nil : name, args, visible: visible, start)
+        scopedCalls.append(node)
         return node
     }
 

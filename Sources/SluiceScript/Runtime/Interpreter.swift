@@ -35,6 +35,13 @@ extension Signal {
     }
 }
 
+struct CallerScope {
+    /// The call depth the callee runs at: functions it calls in turn do not see the caller's scope.
+    var calleeDepth: Int
+    var callerBase: Int
+    var names: [String: Int]
+}
+
 /// The state of one evaluation: a value stack holding every frame's slots, the operation
 /// count and the call depth. Not thread-safe; each evaluation gets its own.
 public final class Interpreter {
@@ -56,6 +63,10 @@ public final class Interpreter {
     var printer: ((String) -> Void)?
     /// Variables an `eval` defined that the compiled code did not know about.
     var dynamicVariables: [String: Dynamic] = [:]
+    /// Constants an `eval` at the top level defined, which `global::` sees.
+    var evalConstants: [String: Dynamic] = [:]
+    /// While a function runs through `name!()`: its frame, and the caller's frame and variables.
+    var callerScope: CallerScope?
     /// When set, the top-level frame is copied to `keptFrame` before it is dropped.
     var mainKeepsFrame = false
     var keptFrame: [Dynamic] = []
@@ -122,6 +133,26 @@ public final class Interpreter {
     /// Binds a fresh variable (`let`, a loop variable): replaces any box a closure holds.
     @inline(__always) func bind(_ slot: Int, _ value: Dynamic) {
         stack[base + slot] = value
+    }
+
+    /// Runs `body` on the value at an absolute stack index, in place, writing through a shared box.
+    @inline(__always) func modify(at i: Int, _ body: (inout Dynamic) throws(Signal) -> Dynamic) throws(Signal) -> Dynamic {
+        if case .shared(let box) = stack[i] {
+            var v = box.value
+            box.value = .unit
+            defer { box.value = v }
+            return try body(&v)
+        }
+        var v = stack[i]
+        stack[i] = .unit
+        defer { stack[i] = v }
+        return try body(&v)
+    }
+
+    /// The stack index of a caller's variable, when the running function was called with `name!()`.
+    func callerVariable(_ name: String) -> Int? {
+        guard let s = callerScope, s.calleeDepth == callDepth, let slot = s.names[name] else { return nil }
+        return s.callerBase + slot
     }
 
     /// Moves a variable into a shared box (once) so a closure can capture it.
@@ -244,9 +275,8 @@ public final class Interpreter {
     /// A named callback with as many of the offered arguments as some function of that name takes.
     private func callByName(_ name: String, _ curried: [Dynamic], _ arguments: [Dynamic], pos: ScriptPosition) throws(Signal) -> Dynamic {
         var this: Dynamic? = nil
-        var n = arguments.count
-        while n > 0, program.function(name, arity: curried.count + n) == nil, engine.natives[name] == nil { n -= 1 }
-        if program.function(name, arity: curried.count + n) != nil || n == arguments.count {
+        // A script function: the one taking the most of the offered arguments.
+        for n in stride(from: arguments.count, through: 0, by: -1) where program.function(name, arity: curried.count + n) != nil {
             return try callNamed(name, curried + arguments.prefix(n), this: &this, pos: pos)
         }
         // A native function: try the fullest form that matches.

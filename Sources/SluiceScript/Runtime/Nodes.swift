@@ -105,17 +105,7 @@ final class VariableNode: Node {
         if constant {
             throw .runtime("ErrorAssignmentToConstant", "Cannot modify constant \(name)", pos)
         }
-        let i = x.base + slot
-        if case .shared(let box) = x.stack[i] {
-            var v = box.value
-            box.value = .unit
-            defer { box.value = v }
-            return try body(&v)
-        }
-        var v = x.stack[i]
-        x.stack[i] = .unit
-        defer { x.stack[x.base + slot] = v }
-        return try body(&v)
+        return try x.modify(at: x.base + slot, body)
     }
 }
 
@@ -143,8 +133,11 @@ final class ScopedEvalBlockNode: Node {
         super.init(pos)
     }
     override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
-        let saved = x.dynamicVariables
-        defer { x.dynamicVariables = saved }
+        let saved = x.dynamicVariables, savedConstants = x.evalConstants
+        defer {
+            x.dynamicVariables = saved
+            x.evalConstants = savedConstants
+        }
         return try block.eval(x)
     }
 }
@@ -158,8 +151,16 @@ final class UnresolvedNameNode: Node {
     }
     override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
         if let v = x.dynamicVariables[name] { return v }
+        if let i = x.callerVariable(name) { return x.stack[i].flattened }
         if x.program.hasFunction(name) { return .fnPtr(FnPtr(name: name)) }
         throw .runtime("ErrorVariableNotFound", "Variable not found: \(name)", pos)
+    }
+    override var isLValue: Bool { true }
+    override func modify(_ x: Interpreter, _ body: (inout Dynamic) throws(Signal) -> Dynamic) throws(Signal) -> Dynamic {
+        guard let i = x.callerVariable(name) else {
+            throw .runtime("ErrorVariableNotFound", "Variable not found: \(name)", pos)
+        }
+        return try x.modify(at: i, body)
     }
 }
 
@@ -183,6 +184,7 @@ final class GlobalConstantNode: Node {
         super.init(pos)
     }
     override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        if let v = x.evalConstants[name] { return v }
         guard let slot = x.program.globalConstants[name], slot < x.top else {
             throw .runtime("ErrorVariableNotFound", "Variable not found: global::\(name)", pos)
         }
@@ -477,6 +479,48 @@ final class CallNode: Node {
             return try x.call(ptr, values, this: &this, pos: pos)
         }
         throw x.notFound(name, values, pos)
+    }
+}
+
+/// `name!(args)` and `call!(fp, args)`: a script function run inside the caller's scope. Names it
+/// does not define itself are the caller's variables, which it can read and assign; its
+/// parameters and `let`s stay its own.
+final class ScopedCallNode: Node {
+    /// nil for `call!`.
+    let name: String?
+    let args: [Node]
+    /// The caller's variables visible at the call, by name.
+    let visible: [String: Int]
+    /// Linked after parsing.
+    var script: ScriptFunction?
+
+    init(_ name: String?, _ args: [Node], visible: [String: Int], _ pos: ScriptPosition) {
+        self.name = name
+        self.args = args
+        self.visible = visible
+        super.init(pos)
+    }
+
+    override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        var values: [Dynamic] = []
+        values.reserveCapacity(args.count)
+        for a in args { values.append(try a.eval(x)) }
+        var f = script
+        var label = name ?? ""
+        if name == nil {
+            let first = values.removeFirst().flattened
+            guard case .fnPtr(let ptr) = first else { throw .mismatch(first.typeName, expecting: "Fn", args[0].pos) }
+            values = ptr.curried + values
+            label = ptr.name
+            f = ptr.function ?? x.program.function(ptr.name, arity: values.count)
+        }
+        guard let f, f.params.count == values.count else { throw x.notFound(label, values, pos) }
+        let saved = x.callerScope
+        x.callerScope = CallerScope(calleeDepth: x.callDepth + 1, callerBase: x.base, names: visible)
+        defer { x.callerScope = saved }
+        for v in values { x.push(v) }
+        var this: Dynamic? = nil
+        return try x.callScript(f, argc: values.count, this: &this, pos: pos)
     }
 }
 
@@ -949,6 +993,8 @@ final class EvalNode: Node {
             throw .error(error)
         }
         let captured = script.enclosingCaptures.map { x.share($0) }
+        // A constant `eval` defines at the top level is a global one, seen by `global::`.
+        let atTopLevel = x.callDepth == 1
         let savedKeep = x.mainKeepsFrame
         x.mainKeepsFrame = true
         defer { x.mainKeepsFrame = savedKeep }
@@ -957,6 +1003,9 @@ final class EvalNode: Node {
         let frame = x.keptFrame
         for (name, slot) in script.topLevel where slot < frame.count {
             x.dynamicVariables[name] = frame[slot].flattened
+        }
+        if atTopLevel {
+            for (name, slot) in script.globalConstants where slot < frame.count { x.evalConstants[name] = frame[slot].flattened }
         }
         return result
     }
