@@ -71,6 +71,27 @@ struct InterpreterTests {
         #expect(run("let f = Fn(\"to_upper\"); f.call(\"a\")") == "\"A\"")
     }
 
+    @Test("Mutating methods change the variable in place and leave copies alone")
+    func mutatorsKeepValueSemantics() {
+        let cases: [(String, String)] = [
+            ("a.pop()", "[[1, 2], [1, 2, 3]]"),
+            ("a.shift()", "[[2, 3], [1, 2, 3]]"),
+            ("a.remove(-2)", "[[1, 3], [1, 2, 3]]"),
+            ("a.set(0, 9)", "[[9, 2, 3], [1, 2, 3]]"),
+            ("a.insert(-1, 0)", "[[1, 2, 0, 3], [1, 2, 3]]"),
+            ("a.splice(1, 1, [7, 8])", "[[1, 7, 8, 3], [1, 2, 3]]"),
+            ("a.append([4])", "[[1, 2, 3, 4], [1, 2, 3]]"),
+            ("a.pad(4, 0)", "[[1, 2, 3, 0], [1, 2, 3]]"),
+            ("a += 4", "[[1, 2, 3, 4], [1, 2, 3]]"),
+        ]
+        for (op, expected) in cases {
+            #expect(run("let a = [1, 2, 3]; let b = a; \(op); [a, b]") == expected, "\(op)")
+        }
+        #expect(run("let m = #{x: 1}; let n = m; m.set(\"y\", 2); m.remove(\"x\"); [m, n]") == "[#{\"y\": 2}, #{\"x\": 1}]")
+        #expect(run("let b = blob(2, 7); let c = b; b.pop(); b.push(1); b.append(\"A\"); [b, c]") == "[[070141], [0707]]")
+        #expect(run("let b = blob(); [b.pop(), b.shift()]") == "[0, 0]")
+    }
+
     @Test("name!() runs a function in the caller's scope; its own lets and parameters stay its own")
     func scopedCalls() {
         #expect(run("fn f() { a = a * 2; let b = 1; a + b } let a = 20; let b = 100; f!() + a + b") == "181")

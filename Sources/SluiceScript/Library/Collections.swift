@@ -62,54 +62,42 @@ extension StandardLibrary {
     static func installArrays(_ e: ScriptEngine) {
         e.register("push", mutating: true) { _, a, _ in
             guard a.count == 2 else { return nil }
-            if case .array(var arr) = a[0] {
-                a[0] = .unit
+            if var arr = a[0].takeArray() {
                 arr.append(a[1])
                 a[0] = .array(arr)
                 return .unit
             }
-            switch a[0] {
-            case .blob(var b):
-                guard let v = int(a[1]) else { return nil }
-                b.append(UInt8(truncatingIfNeeded: v))
-                a[0] = .blob(b)
-            default: return nil
-            }
+            guard case .blob = a[0], let v = int(a[1]), var b = a[0].takeBlob() else { return nil }
+            b.append(UInt8(truncatingIfNeeded: v))
+            a[0] = .blob(b)
             return .unit
         }
         e.register("insert", mutating: true) { _, a, _ in
             guard a.count == 3, let i = int(a[1]) else { return nil }
-            switch a[0] {
-            case .array(var arr):
-                a[0] = .unit
+            if var arr = a[0].takeArray() {
+                defer { a[0] = .array(arr) }
                 let j = i < 0 ? max(0, Int64(arr.count) + i) : min(i, Int64(arr.count))
                 arr.insert(a[2], at: Int(j))
-                a[0] = .array(arr)
-            case .blob(var b):
-                guard let v = int(a[2]) else { return nil }
-                let j = i < 0 ? max(0, Int64(b.count) + i) : min(i, Int64(b.count))
-                b.insert(UInt8(truncatingIfNeeded: v), at: Int(j))
-                a[0] = .blob(b)
-            default: return nil
+                return .unit
             }
+            guard case .blob = a[0], let v = int(a[2]), var b = a[0].takeBlob() else { return nil }
+            defer { a[0] = .blob(b) }
+            let j = i < 0 ? max(0, Int64(b.count) + i) : min(i, Int64(b.count))
+            b.insert(UInt8(truncatingIfNeeded: v), at: Int(j))
             return .unit
         }
         e.register("shift", mutating: true) { _, a, _ in
             guard a.count == 1 else { return nil }
-            switch a[0] {
-            case .array(var arr):
-                if arr.isEmpty { return .unit }
-                a[0] = .unit
-                let v = arr.removeFirst()
-                a[0] = .array(arr)
-                return v
-            case .blob(var b):
-                if b.isEmpty { return .unit }
-                let v = b.removeFirst()
-                a[0] = .blob(b)
-                return .int(Int64(v))
-            default: return nil
+            if var arr = a[0].takeArray() {
+                defer { a[0] = .array(arr) }
+                return arr.isEmpty ? .unit : arr.removeFirst()
             }
+            if var b = a[0].takeBlob() {
+                defer { a[0] = .blob(b) }
+                // An empty blob gives 0, as in Rhai.
+                return .int(b.isEmpty ? 0 : Int64(b.removeFirst()))
+            }
+            return nil
         }
         e.register("chop", mutating: true) { _, a, _ in
             guard a.count == 2, let n = int(a[1]) else { return nil }
@@ -144,21 +132,17 @@ extension StandardLibrary {
         }
         e.register("splice", mutating: true) { _, a, _ in
             guard a.count == 3 || a.count == 4 else { return nil }
-            let replacementIndex = a.count - 1
-            switch a[0] {
-            case .array(var arr):
-                guard let (x, y) = slice(a[1..<replacementIndex], arr.count) else { return nil }
-                let insert: [Dynamic]
-                if case .array(let r) = a[replacementIndex] { insert = r } else { insert = [a[replacementIndex]] }
-                a[0] = .unit
-                arr.replaceSubrange(x..<y, with: insert)
-                a[0] = .array(arr)
-            case .blob(var b):
-                guard let (x, y) = slice(a[1..<replacementIndex], b.count), case .blob(let r) = a[replacementIndex] else { return nil }
-                b.replaceSubrange(x..<y, with: r)
-                a[0] = .blob(b)
-            default: return nil
+            let last = a.count - 1
+            if var arr = a[0].takeArray() {
+                defer { a[0] = .array(arr) }
+                guard let (x, y) = slice(a[1..<last], arr.count) else { return nil }
+                if case .array(let r) = a[last] { arr.replaceSubrange(x..<y, with: r) } else { arr.replaceSubrange(x..<y, with: [a[last]]) }
+                return .unit
             }
+            guard case .blob(let r) = a[last], var b = a[0].takeBlob() else { return nil }
+            defer { a[0] = .blob(b) }
+            guard let (x, y) = slice(a[1..<last], b.count) else { return nil }
+            b.replaceSubrange(x..<y, with: r)
             return .unit
         }
         e.register("split", mutating: true) { _, a, _ in
@@ -231,8 +215,7 @@ extension StandardLibrary {
             return .bool(true)
         }
         e.register("for_each", mutating: true) { x, a, pos throws(Signal) in
-            guard a.count == 2, case .array(var arr) = a[0], case .fnPtr(let f) = a[1] else { return nil }
-            a[0] = .unit
+            guard a.count == 2, case .fnPtr(let f) = a[1], var arr = a[0].takeArray() else { return nil }
             defer { a[0] = .array(arr) }
             for i in arr.indices {
                 var this: Dynamic? = arr[i]
@@ -347,15 +330,13 @@ extension StandardLibrary {
             return .array(m.keys.sorted().map { m[$0]! })
         }
         e.register("mixin", mutating: true) { _, a, _ in
-            guard a.count == 2, case .map(var m) = a[0], case .map(let more) = a[1] else { return nil }
-            a[0] = .unit
+            guard a.count == 2, case .map(let more) = a[1], var m = a[0].takeMap() else { return nil }
             m.merge(more) { _, new in new }
             a[0] = .map(m)
             return .unit
         }
         e.register("fill_with", mutating: true) { _, a, _ in
-            guard a.count == 2, case .map(var m) = a[0], case .map(let more) = a[1] else { return nil }
-            a[0] = .unit
+            guard a.count == 2, case .map(let more) = a[1], var m = a[0].takeMap() else { return nil }
             m.merge(more) { old, _ in old }
             a[0] = .map(m)
             return .unit

@@ -152,29 +152,30 @@ extension StandardLibrary {
         }
         e.register("pad", mutating: true) { _, a, pos throws(Signal) in
             guard a.count == 3, let n = int(a[1]) else { return nil }
-            switch a[0] {
-            case .string(let s):
-                guard let p = string(a[2]) else { return nil }
-                var chars = scalars(s)
-                let padding = scalars(p)
-                if padding.isEmpty { return .unit }
-                while chars.count < n {
-                    for c in padding where chars.count < n { chars.append(c) }
-                }
-                a[0] = .string(string(from: chars))
-            case .array(var arr):
+            // Arrays and blobs are taken out before any `switch` on them: see Dynamic.takeArray.
+            if case .array = a[0] {
                 if n > 0, x_tooBig(Int(n)) { throw .runtime("ErrorDataTooLarge", "Size of array/BLOB too large", pos) }
-                a[0] = .unit
+                var arr = a[0].takeArray()!
                 while arr.count < n { arr.append(a[2]) }
                 a[0] = .array(arr)
-            case .blob(var b):
+                return .unit
+            }
+            if case .blob = a[0] {
                 guard let v = int(a[2]) else { return nil }
                 if n > 0, x_tooBig(Int(n)) { throw .runtime("ErrorDataTooLarge", "Size of array/BLOB too large", pos) }
-                a[0] = .unit
+                var b = a[0].takeBlob()!
                 while b.count < n { b.append(UInt8(truncatingIfNeeded: v)) }
                 a[0] = .blob(b)
-            default: return nil
+                return .unit
             }
+            guard case .string(let s) = a[0], let p = string(a[2]) else { return nil }
+            var chars = scalars(s)
+            let padding = scalars(p)
+            if padding.isEmpty { return .unit }
+            while chars.count < n {
+                for c in padding where chars.count < n { chars.append(c) }
+            }
+            a[0] = .string(string(from: chars))
             return .unit
         }
         e.register("truncate", mutating: true) { _, a, _ in
@@ -201,6 +202,23 @@ extension StandardLibrary {
         }
         e.register("remove", mutating: true) { _, a, _ in
             guard a.count == 2 else { return nil }
+            // Containers are taken out before any `switch` on them: see Dynamic.takeArray.
+            if case .int(let i) = a[1] {
+                if var arr = a[0].takeArray() {
+                    defer { a[0] = .array(arr) }
+                    guard let j = Access.normalize(i, arr.count) else { return .unit }
+                    return arr.remove(at: j)
+                }
+                if var b = a[0].takeBlob() {
+                    defer { a[0] = .blob(b) }
+                    guard let j = Access.normalize(i, b.count) else { return .unit }
+                    return .int(Int64(b.remove(at: j)))
+                }
+            }
+            if case .string(let k) = a[1], var m = a[0].takeMap() {
+                defer { a[0] = .map(m) }
+                return m.removeValue(forKey: k) ?? .unit
+            }
             switch (a[0], a[1]) {
             case (.string(let s), .string(let sub)):
                 if !sub.isEmpty { a[0] = .string(s.replacingOccurrences(of: sub, with: "")) }
@@ -208,26 +226,19 @@ extension StandardLibrary {
             case (.string(let s), .char(let c)):
                 a[0] = .string(string(from: s.unicodeScalars.filter { $0 != c }))
                 return .unit
-            case (.array(var arr), .int(let i)):
-                guard let j = Access.normalize(i, arr.count) else { return .unit }
-                a[0] = .unit
-                let removed = arr.remove(at: j)
-                a[0] = .array(arr)
-                return removed
-            case (.blob(var b), .int(let i)):
-                guard let j = Access.normalize(i, b.count) else { return .unit }
-                let removed = b.remove(at: j)
-                a[0] = .blob(b)
-                return .int(Int64(removed))
-            case (.map(var m), .string(let k)):
-                a[0] = .unit
-                let removed = m.removeValue(forKey: k)
-                a[0] = .map(m)
-                return removed ?? .unit
             default: return nil
             }
         }
         e.register("pop", mutating: true) { _, a, _ in
+            if a.count == 1, var arr = a[0].takeArray() {
+                defer { a[0] = .array(arr) }
+                return arr.popLast() ?? .unit
+            }
+            if a.count == 1, var b = a[0].takeBlob() {
+                defer { a[0] = .blob(b) }
+                // An empty blob gives 0, as in Rhai.
+                return .int(Int64(b.popLast() ?? 0))
+            }
             switch (a.count, a.first) {
             case (1, .string(let s)?):
                 var chars = scalars(s)
@@ -242,15 +253,6 @@ extension StandardLibrary {
                 chars.removeLast(k)
                 a[0] = .string(string(from: chars))
                 return .string(tail)
-            case (1, .array(var arr)?):
-                a[0] = .unit
-                let v = arr.popLast()
-                a[0] = .array(arr)
-                return v ?? .unit
-            case (1, .blob(var b)?):
-                let v = b.popLast()
-                a[0] = .blob(b)
-                return v.map { .int(Int64($0)) } ?? .unit
             default: return nil
             }
         }
@@ -268,6 +270,24 @@ extension StandardLibrary {
         }
         e.register("set", mutating: true) { _, a, _ in
             guard a.count == 3 else { return nil }
+            // Containers are taken out before any `switch` on them: see Dynamic.takeArray.
+            if case .int(let i) = a[1] {
+                if var arr = a[0].takeArray() {
+                    if let j = Access.normalize(i, arr.count) { arr[j] = a[2] }
+                    a[0] = .array(arr)
+                    return .unit
+                }
+                if case .int(let v) = a[2], var b = a[0].takeBlob() {
+                    if let j = Access.normalize(i, b.count) { b[j] = UInt8(truncatingIfNeeded: v) }
+                    a[0] = .blob(b)
+                    return .unit
+                }
+            }
+            if case .string(let k) = a[1], var m = a[0].takeMap() {
+                m[k] = a[2]
+                a[0] = .map(m)
+                return .unit
+            }
             switch (a[0], a[1], a[2]) {
             case (.string(let s), .int(let i), .char(let c)):
                 var chars = scalars(s)
@@ -275,21 +295,6 @@ extension StandardLibrary {
                     chars[j] = c
                     a[0] = .string(string(from: chars))
                 }
-            case (.array(var arr), .int(let i), let v):
-                if let j = Access.normalize(i, arr.count) {
-                    a[0] = .unit
-                    arr[j] = v
-                    a[0] = .array(arr)
-                }
-            case (.blob(var b), .int(let i), .int(let v)):
-                if let j = Access.normalize(i, b.count) {
-                    b[j] = UInt8(truncatingIfNeeded: v)
-                    a[0] = .blob(b)
-                }
-            case (.map(var m), .string(let k), let v):
-                a[0] = .unit
-                m[k] = v
-                a[0] = .map(m)
             default: return nil
             }
             return .unit
@@ -320,23 +325,28 @@ extension StandardLibrary {
         }
         e.register("append", mutating: true) { _, a, _ in
             guard a.count == 2 else { return nil }
-            switch a[0] {
-            case .string(let s): a[0] = .string(s + a[1].displayText)
-            case .array(var arr):
-                a[0] = .unit
+            if var s = a[0].takeString() {
+                s += a[1].displayText
+                a[0] = .string(s)
+                return .unit
+            }
+            if var arr = a[0].takeArray() {
                 if case .array(let more) = a[1] { arr += more } else { arr.append(a[1]) }
                 a[0] = .array(arr)
-            case .blob(var b):
-                switch a[1] {
-                case .blob(let more): b += more
-                case .int(let i): b.append(UInt8(truncatingIfNeeded: i))
-                case .string(let s): b += Array(s.utf8)
-                case .char(let c): b += Array(String(Character(c)).utf8)
-                default: return nil
-                }
-                a[0] = .blob(b)
+                return .unit
+            }
+            guard case .blob = a[0] else { return nil }
+            let more: [UInt8]
+            switch a[1] {
+            case .blob(let m): more = m
+            case .int(let i): more = [UInt8(truncatingIfNeeded: i)]
+            case .string(let s): more = Array(s.utf8)
+            case .char(let c): more = Array(String(Character(c)).utf8)
             default: return nil
             }
+            var b = a[0].takeBlob()!
+            b += more
+            a[0] = .blob(b)
             return .unit
         }
         e.register("contains") { _, a, pos throws(Signal) in

@@ -265,3 +265,34 @@ enum FloatFormat {
         return (x < 0, digits, exponent)
     }
 }
+
+// MARK: - Changing a payload in place
+
+// A `switch` over a value keeps a second reference to its payload for the whole case, so
+// changing the bound copy copies the storage: O(n) per `push`. These move the payload out and
+// leave `()` behind; the caller puts the changed value back (a `defer` does it on every path).
+extension Dynamic {
+    @inline(__always) mutating func takeArray() -> [Dynamic]? {
+        guard case .array(let v) = self else { return nil }
+        self = .unit
+        return v
+    }
+
+    @inline(__always) mutating func takeBlob() -> [UInt8]? {
+        guard case .blob(let v) = self else { return nil }
+        self = .unit
+        return v
+    }
+
+    @inline(__always) mutating func takeMap() -> [String: Dynamic]? {
+        guard case .map(let v) = self else { return nil }
+        self = .unit
+        return v
+    }
+
+    @inline(__always) mutating func takeString() -> String? {
+        guard case .string(let v) = self else { return nil }
+        self = .unit
+        return v
+    }
+}

@@ -60,44 +60,35 @@ enum Operators {
     /// `lhs op= rhs`: like `lhs = lhs op rhs`, except that `+=` appends to strings, arrays and
     /// blobs in place and mixes maps in.
     static func compound(_ op: BinaryOperator, _ lhs: inout Dynamic, _ rhs: Dynamic, _ pos: ScriptPosition) throws(Signal) {
-        if op == .add, case .array(var a) = lhs {
-            // In place: see Access.modifyIndex on why this is not inside the switch.
-            lhs = .unit
-            if case .array(let more) = rhs { a += more } else { a.append(rhs) }
-            lhs = .array(a)
-            return
-        }
         if op == .add {
-            switch lhs {
-            case .string(var s):
-                lhs = .unit
-                s += rhs.displayText
-                lhs = .string(s)
-                return
-            case .array(var a):
-                lhs = .unit
+            if var a = lhs.takeArray() {
                 if case .array(let more) = rhs { a += more } else { a.append(rhs) }
                 lhs = .array(a)
                 return
-            case .map(var m):
-                if case .map(let more) = rhs {
-                    lhs = .unit
-                    m.merge(more) { _, new in new }
-                    lhs = .map(m)
-                    return
-                }
-            case .blob(var b):
-                lhs = .unit
-                defer { lhs = .blob(b) }
-                switch rhs {
-                case .int(let i): b.append(UInt8(truncatingIfNeeded: i))
-                case .blob(let more): b += more
-                case .char(let c): b += Array(String(Character(c)).utf8)
-                case .string(let s): b += Array(s.utf8)
-                default: throw notFound(op, .blob(b), rhs, pos)
-                }
+            }
+            if var s = lhs.takeString() {
+                s += rhs.displayText
+                lhs = .string(s)
                 return
-            default: break
+            }
+            if case .map(let more) = rhs, var m = lhs.takeMap() {
+                m.merge(more) { _, new in new }
+                lhs = .map(m)
+                return
+            }
+            if case .blob = lhs {
+                let more: [UInt8]
+                switch rhs {
+                case .int(let i): more = [UInt8(truncatingIfNeeded: i)]
+                case .blob(let m): more = m
+                case .char(let c): more = Array(String(Character(c)).utf8)
+                case .string(let s): more = Array(s.utf8)
+                default: throw notFound(op, lhs, rhs, pos)
+                }
+                var b = lhs.takeBlob()!
+                b += more
+                lhs = .blob(b)
+                return
             }
         }
         lhs = try apply(op, lhs, rhs, pos)
