@@ -161,7 +161,7 @@ final class ScriptFunction {
     let params: [String]
     /// For `fn int.name()`: the receiver type it is restricted to.
     let receiverType: String?
-    var body: Node
+    let body: Node
     var frameSize = 0
     /// For a closure: the slots its captured variables occupy.
     var captureSlots: [Int] = []
