@@ -1,7 +1,10 @@
 // `--only script`: Rhai scripts in Sluice's interpreter against the same programs in Python 3,
-// in one run (`--only script-fib`, `script-loop`, `script-sieve` or `script-transform` for one). Each Sluice script is compiled once, outside the timed region; Python times
-// itself with `time.perf_counter()` inside one interpreter process (the resolved executable,
-// not a pyenv shim), so neither side pays for start-up or compilation.
+// in one run (`--only script-fib`, `script-loop`, `script-sieve` or `script-transform` for one).
+// Each Sluice script is compiled once, outside the timed region; Python times itself with
+// `time.perf_counter()` inside one interpreter process (the resolved executable, not a pyenv
+// shim), so neither side pays for start-up or compilation. The two alternate: each round runs
+// Sluice once, then asks the Python process for one run, so a machine whose speed drifts (a
+// shared VM) slows both sides of a round alike; the ratio is the median of the rounds' ratios.
 import Foundation
 import SluiceCore
 import SluiceScript
@@ -58,9 +61,8 @@ enum ScriptBench {
     static let pythonSource = """
         import platform, sys, time
 
-        REPS = int(sys.argv[1])
-        EVENTS = int(sys.argv[2])
-        WANTED = set(sys.argv[3].split(","))
+        EVENTS = int(sys.argv[1])
+        WANTED = [w for w in sys.argv[2].split(",") if w]
 
         def fib(n):
             if n < 2:
@@ -110,23 +112,17 @@ enum ScriptBench {
                 total += transform(e)["total"]
             return total
 
-        def bench(name, fn):
-            if name not in WANTED:
-                return
-            fn()  # warm-up
-            times = []
-            result = None
-            for _ in range(REPS):
-                t0 = time.perf_counter()
-                result = fn()
-                times.append(time.perf_counter() - t0)
-            print("%s\\t%r\\t%s" % (name, result, ",".join(repr(t) for t in times)), flush=True)
-
-        print("version\\t%s\\t0" % platform.python_version(), flush=True)
-        bench("fib", lambda: fib(25))
-        bench("loop", loop)
-        bench("sieve", sieve)
-        bench("transform", transform_all)
+        programs = {"fib": lambda: fib(25), "loop": loop, "sieve": sieve, "transform": transform_all}
+        print("version\t%s\t0" % platform.python_version(), flush=True)
+        for name in WANTED:
+            programs[name]()  # warm-up
+        # One timed run per request line ("name"), answered as name<TAB>result<TAB>seconds.
+        for line in sys.stdin:
+            name = line.strip()
+            t0 = time.perf_counter()
+            result = programs[name]()
+            t = time.perf_counter() - t0
+            print("%s\t%r\t%r" % (name, result, t), flush=True)
         """
 
     /// Event `i` of the transform benchmark; Python builds the same data.
@@ -153,80 +149,97 @@ enum ScriptBench {
         }
     }
 
-    /// Runs `body` once to warm up, then `reps` times; returns the times. A warm-up slower than
-    /// `repeatLimit` is the only sample.
-    static func time(reps: Int, _ body: () -> Void) -> Stats {
+    /// A whole script run, checking its value.
+    static func runScript(_ name: String, _ script: CompiledScript, expect: Int64) {
+        let result: Dynamic
+        do {
+            result = try script.run()
+        } catch {
+            fail("\(name): \(error)")
+        }
+        guard case .int(let v) = result, v == expect else {
+            fail("\(name) gave \(result.debugText), expected \(expect)")
+        }
+    }
+
+    /// The Python process, answering one timed run per request.
+    final class PythonPeer {
+        let process = Process()
+        let input = Pipe(), output = Pipe()
+        var buffer: [UInt8] = []
+        var version = "?"
+
+        init(_ python: String, events: Int, wanted: [String]) {
+            let path = writeTemp("script_bench.py", pythonSource)
+            process.executableURL = URL(fileURLWithPath: python)
+            process.arguments = [path, String(events), wanted.joined(separator: ",")]
+            process.standardInput = input
+            process.standardOutput = output
+            do {
+                try process.run()
+            } catch {
+                fail("cannot start \(python): \(error)")
+            }
+            let fields = readFields()
+            guard fields.first == "version" else { fail("unexpected Python output: \(fields)") }
+            version = fields[1]
+        }
+
+        private func readFields() -> [String] {
+            while true {
+                if let nl = buffer.firstIndex(of: 10) {
+                    let line = String(decoding: buffer[..<nl], as: UTF8.self)
+                    buffer.removeSubrange(...nl)
+                    let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+                    guard fields.count == 3 else { fail("unexpected Python output: \(line)") }
+                    return fields
+                }
+                let more = output.fileHandleForReading.availableData
+                if more.isEmpty { fail("the Python benchmark process ended early") }
+                buffer += more
+            }
+        }
+
+        /// One run of `name`: its result as Python prints it, and the seconds it took.
+        func run(_ name: String) -> (String, Double) {
+            input.fileHandleForWriting.write(Data((name + "\n").utf8))
+            let fields = readFields()
+            guard fields[0] == name, let t = Double(fields[2]) else { fail("unexpected Python output: \(fields)") }
+            return (fields[1], t)
+        }
+
+        func close() {
+            try? input.fileHandleForWriting.close()
+            process.waitUntilExit()
+        }
+    }
+
+    /// Rounds of one Sluice run then one Python run, after a warm-up of the Sluice side; checks
+    /// Python's result each time. A Sluice warm-up slower than `repeatLimit` is its only sample.
+    static func paired(_ name: String, _ peer: PythonPeer, expect: (String) -> Bool, reps: Int,
+                       _ body: () -> Void) -> (Stats, Stats) {
         let clock = ContinuousClock()
         let first = clock.now
         body()
         let warmUp = seconds(clock.now - first)
-        if warmUp > repeatLimit { return Stats(samples: [warmUp]) }
-        var samples: [Double] = []
-        for _ in 0..<reps {
-            let start = clock.now
-            body()
-            samples.append(seconds(clock.now - start))
-        }
-        return Stats(samples: samples)
-    }
-
-    /// Times a whole script run and checks its value.
-    static func timeScript(_ name: String, _ script: CompiledScript, expect: Int64, reps: Int) -> Stats {
-        time(reps: reps) {
-            let result: Dynamic
-            do {
-                result = try script.run()
-            } catch {
-                fail("\(name): \(error)")
+        var sluice: [Double] = [], python: [Double] = []
+        for _ in 0..<(warmUp > repeatLimit ? 1 : reps) {
+            if warmUp <= repeatLimit {
+                let start = clock.now
+                body()
+                sluice.append(seconds(clock.now - start))
+            } else {
+                sluice = [warmUp]
             }
-            guard case .int(let v) = result, v == expect else {
-                fail("\(name) gave \(result.debugText), expected \(expect)")
-            }
+            let (result, t) = peer.run(name)
+            guard expect(result) else { fail("Python \(name) gave \(result)") }
+            python.append(t)
         }
-    }
-
-    /// Runs the Python programs named in `wanted`; answers the version and, per benchmark, its
-    /// result and times.
-    static func runPython(_ python: String, reps: Int, events: Int, wanted: [String]) -> (String, [String: (String, Stats)]) {
-        let path = writeTemp("script_bench.py", pythonSource)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [path, String(reps), String(events), wanted.joined(separator: ",")]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        do {
-            try process.run()
-        } catch {
-            fail("cannot start \(python): \(error)")
-        }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { fail("\(python) \(path) exited \(process.terminationStatus)") }
-        var version = "?"
-        var rows: [String: (String, Stats)] = [:]
-        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
-            let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-            guard fields.count == 3 else { fail("unexpected Python output: \(line)") }
-            if fields[0] == "version" {
-                version = fields[1]
-                continue
-            }
-            let samples = fields[2].split(separator: ",").compactMap { Double($0) }
-            guard samples.count == reps else { fail("unexpected Python output: \(line)") }
-            rows[fields[0]] = (fields[1], Stats(samples: samples))
-        }
-        return (version, rows)
-    }
-
-    /// Python's times for `name`, after checking its result.
-    static func pythonStats(_ py: [String: (String, Stats)], _ name: String, expect: String) -> Stats {
-        guard let (result, stats) = py[name] else { fail("Python printed no \(name) result") }
-        guard result == expect else { fail("Python \(name) gave \(result), expected \(expect)") }
-        return stats
+        return (Stats(samples: sluice), Stats(samples: python))
     }
 
     static func run(quick: Bool, wanted: (String) -> Bool) {
-        let reps = quick ? 2 : 7
+        let reps = quick ? 2 : 9
         let eventCount = quick ? 20_000 : 200_000
         let selected = names.filter(wanted).map { String($0.dropFirst("script-".count)) }
 
@@ -239,14 +252,32 @@ enum ScriptBench {
         let sieve = compile(engine, sieveSource)
         let transform = compile(flowEngine, transformSource, scope: ["event"])
 
-        // Sluice first, then Python (one process, timing itself).
-        var sluice: [String: Stats] = [:]
-        if selected.contains("fib") { sluice["fib"] = timeScript("fib(25)", fib, expect: 75025, reps: reps) }
-        if selected.contains("loop") { sluice["loop"] = timeScript("1M loop", loop, expect: 499_999_500_000, reps: reps) }
-        if selected.contains("sieve") { sluice["sieve"] = timeScript("sieve", sieve, expect: 9592, reps: reps) }
+        let python = resolvedPython()
+        let peer = PythonPeer(python, events: eventCount, wanted: selected)
+        defer { peer.close() }
+        var rows: [ScriptComparison] = []
+        func add(_ label: String, _ pair: (Stats, Stats), per: Double = 1) {
+            rows.append(ScriptComparison(name: label, sluice: pair.0, python: pair.1, per: per))
+        }
+        if selected.contains("fib") {
+            add("fib(25), recursive", paired("fib", peer, expect: { $0 == "75025" }, reps: reps) {
+                runScript("fib(25)", fib, expect: 75025)
+            })
+        }
+        if selected.contains("loop") {
+            add("loop, 1,000,000 iterations", paired("loop", peer, expect: { $0 == "499999500000" }, reps: reps) {
+                runScript("1M loop", loop, expect: 499_999_500_000)
+            })
+        }
+        if selected.contains("sieve") {
+            add("prime sieve to 100,000 (9592)", paired("sieve", peer, expect: { $0 == "9592" }, reps: reps) {
+                runScript("sieve", sieve, expect: 9592)
+            })
+        }
 
         var expectedTotal = 0.0
         for i in 0..<eventCount { expectedTotal += (Double(i % 1000) / 4 + 0.25) * Double(i % 7 + 1) }
+        var conversionPerEvent: Double?
         if selected.contains("transform") {
             let events = (0..<eventCount).map(event)
             let inputs = events.map { Dynamic($0.projection) }
@@ -263,8 +294,9 @@ enum ScriptBench {
             } catch {
                 fail("transform: \(error)")
             }
+            let pythonTotal: (String) -> Bool = { Double($0) == expectedTotal }
             // Per event: the events already converted to script values...
-            sluice["transform"] = time(reps: reps) {
+            add("event transform, per event", paired("transform", peer, expect: pythonTotal, reps: reps) {
                 var total = 0.0
                 for input in inputs {
                     var scope = ScriptScope()
@@ -275,9 +307,9 @@ enum ScriptBench {
                     total += t
                 }
                 check("transform", total)
-            }
+            }, per: Double(eventCount))
             // ...and as a flow stage would run it: event to script value, run, result to event data.
-            sluice["transform+conversion"] = time(reps: reps) {
+            let converted = paired("transform", peer, expect: pythonTotal, reps: reps) {
                 var total = 0.0
                 for e in events {
                     var scope = ScriptScope()
@@ -288,45 +320,25 @@ enum ScriptBench {
                 }
                 check("transform with conversion", total)
             }
+            add("  + Value<->Dynamic conversion", converted, per: Double(eventCount))
+            conversionPerEvent = converted.0.min / Double(eventCount)
         }
 
-        let python = resolvedPython()
-        let (version, py) = runPython(python, reps: reps, events: eventCount, wanted: selected)
-        var rows: [ScriptComparison] = []
-        if let s = sluice["fib"] {
-            rows.append(ScriptComparison(name: "fib(25), recursive", sluice: s, python: pythonStats(py, "fib", expect: "75025")))
-        }
-        if let s = sluice["loop"] {
-            rows.append(ScriptComparison(name: "loop, 1,000,000 iterations", sluice: s,
-                                         python: pythonStats(py, "loop", expect: "499999500000")))
-        }
-        if let s = sluice["sieve"] {
-            rows.append(ScriptComparison(name: "prime sieve to 100,000 (9592)", sluice: s,
-                                         python: pythonStats(py, "sieve", expect: "9592")))
-        }
-        if let s = sluice["transform"], let s2 = sluice["transform+conversion"] {
-            guard let (pyTotal, pyTransform) = py["transform"], Double(pyTotal) == expectedTotal else {
-                fail("Python transform total \(py["transform"]?.0 ?? "missing"), expected \(expectedTotal)")
-            }
-            rows.append(ScriptComparison(name: "event transform, per event", sluice: s, python: pyTransform,
-                                         per: Double(eventCount)))
-            rows.append(ScriptComparison(name: "  + Value<->Dynamic conversion", sluice: s2, python: pyTransform,
-                                         per: Double(eventCount)))
-        }
-
-        print("Rhai scripts in Sluice vs Python \(version) (\(python)): min and median of \(reps) runs after a")
-        print("warm-up; \(eventCount) events for the transform; ratio = Sluice min / Python min (> 1: Sluice slower)")
+        print("Rhai scripts in Sluice vs Python \(peer.version) (\(python)): \(reps) rounds after a warm-up, each")
+        print("one Sluice run then one Python run; \(eventCount) events for the transform; ratio = median over")
+        print("rounds of Sluice / Python (> 1: Sluice slower)")
         func cell(_ s: String, _ width: Int) -> String { s.padding(toLength: width, withPad: " ", startingAt: 0) }
         print("  " + cell("benchmark", 32) + cell("Sluice min", 12) + cell("(median)", 12)
               + cell("Python min", 12) + cell("(median)", 12) + "ratio")
         for r in rows {
             let sluiceMedian = r.sluice.samples.count == 1 ? "(1 run)" : format(r.sluice.median / r.per)
+            let ratios = zip(r.sluice.samples, r.python.samples).map { $0 / $1 }
+            let ratio = ratios.sorted()[ratios.count / 2]
             print("  " + cell(r.name, 32) + cell(format(r.sluice.min / r.per), 12) + cell(sluiceMedian, 12)
                   + cell(format(r.python.min / r.per), 12) + cell(format(r.python.median / r.per), 12)
-                  + String(format: "%.2fx", r.sluice.min / r.python.min))
+                  + String(format: "%.2fx", ratio))
         }
-        if let s = sluice["transform+conversion"] {
-            let perEvent = s.min / Double(eventCount)
+        if let perEvent = conversionPerEvent {
             report("  transform per event, with conversion (min)", format(perEvent), target: "≤ 5 µs", ok: perEvent <= 5e-6)
         }
     }

@@ -26,31 +26,44 @@ public struct ScriptLimits: Sendable, Equatable {
     var checksData: Bool { maxStringSize > 0 || maxArraySize > 0 || maxMapSize > 0 }
 
     func check(_ value: Dynamic, _ pos: ScriptPosition) throws(Signal) {
-        var strings = 0, arrays = 0, maps = 0
-        Self.measure(value, &strings, &arrays, &maps)
-        if maxStringSize > 0, strings > maxStringSize {
+        try check(DataSize(value), pos)
+    }
+
+    func check(_ size: DataSize, _ pos: ScriptPosition) throws(Signal) {
+        if maxStringSize > 0, size.strings > maxStringSize {
             throw .runtime("ErrorDataTooLarge", "Length of string too large", pos)
         }
-        if maxArraySize > 0, arrays > maxArraySize {
+        if maxArraySize > 0, size.arrays > maxArraySize {
             throw .runtime("ErrorDataTooLarge", "Size of array/BLOB too large", pos)
         }
-        if maxMapSize > 0, maps > maxMapSize {
+        if maxMapSize > 0, size.maps > maxMapSize {
             throw .runtime("ErrorDataTooLarge", "Size of object map too large", pos)
         }
     }
+}
 
-    /// Sizes counted the way Rhai counts them: nested containers add up; strings count chars.
-    private static func measure(_ value: Dynamic, _ strings: inout Int, _ arrays: inout Int, _ maps: inout Int) {
+/// A value's size the way Rhai counts it against the limits: nested array and map sizes add
+/// up; strings count their longest one, in chars.
+struct DataSize {
+    var strings = 0, arrays = 0, maps = 0
+
+    init(_ value: Dynamic) { measure(value) }
+
+    /// Whether a container holding a value of this size grows when it holds `other` instead.
+    /// Strings do not add up, so only arrays and maps count.
+    func addsUp(to other: DataSize) -> Bool { other.arrays > arrays || other.maps > maps }
+
+    private mutating func measure(_ value: Dynamic) {
         switch value {
         case .string(let s): strings = max(strings, s.unicodeScalars.count)
         case .array(let a):
             arrays += a.count
-            for v in a { measure(v, &strings, &arrays, &maps) }
+            for v in a { measure(v) }
         case .blob(let b): arrays += b.count
         case .map(let m):
             maps += m.count
-            for v in m.values { measure(v, &strings, &arrays, &maps) }
-        case .shared(let box): measure(box.value, &strings, &arrays, &maps)
+            for v in m.values { measure(v) }
+        case .shared(let box): measure(box.value)
         default: break
         }
     }

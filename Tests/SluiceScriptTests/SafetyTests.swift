@@ -22,6 +22,11 @@ struct SafetyTests {
         var maps = ScriptLimits()
         maps.maxMapSize = 5
         #expect(run("let m = #{}; for i in 0..10 { m[`k${i}`] = i; } m", limits: maps) == "error runtime ErrorDataTooLarge")
+        // A nested container that grows through an element counts against the whole variable;
+        // rewriting elements of a full one does not.
+        #expect(run("let a = [[], []]; for i in 0..60 { a[i % 2] += [i]; } a", limits: arrays) == "error runtime ErrorDataTooLarge")
+        #expect(run("let m = #{x: #{}}; for i in 0..10 { m.x[`k${i}`] = i; } m", limits: maps) == "error runtime ErrorDataTooLarge")
+        #expect(run("let a = []; a.pad(50, 0); for i in 0..500 { a[i % 50] = i; } a[7]", limits: arrays) == "457")
         var depth = ScriptLimits()
         depth.maxExpressionDepth = 10
         #expect(run(String(repeating: "(", count: 20) + "1" + String(repeating: ")", count: 20), limits: depth) == "error parse ExprTooDeep")

@@ -121,6 +121,11 @@ public final class Interpreter {
         return v
     }
 
+    /// Looks at a variable in place, without copying it out of its slot.
+    @inline(__always) func withSlot<R>(_ slot: Int, _ body: (borrowing Dynamic) -> R) -> R {
+        body(stack[base + slot])
+    }
+
     /// Stores into a variable, writing through a shared box.
     @inline(__always) func assign(_ slot: Int, _ value: Dynamic) {
         if case .shared(let box) = stack[base + slot] {

@@ -8,6 +8,14 @@ class Node {
 
     func eval(_ x: Interpreter) throws(Signal) -> Dynamic { .unit }
 
+    /// The node as an `if`/`while` condition: a bool, or a type error at the node. Comparisons
+    /// override it to answer without building a value.
+    func condition(_ x: Interpreter) throws(Signal) -> Bool {
+        let c = try eval(x)
+        guard case .bool(let b) = c else { throw .mismatch(c.typeName, expecting: "bool", pos) }
+        return b
+    }
+
     /// Whether the node can be assigned to (a variable, property, index or `this`).
     var isLValue: Bool { false }
 
@@ -258,19 +266,45 @@ final class BinaryNode: Node {
     let op: BinaryOperator
     let left: Node
     let right: Node
+    /// The frame slot when an operand is a plain variable, read without a call; -1 otherwise.
+    let leftSlot: Int
+    let rightSlot: Int
     init(_ op: BinaryOperator, _ left: Node, _ right: Node, _ pos: ScriptPosition) {
         self.op = op
         self.left = left
         self.right = right
+        leftSlot = (left as? VariableNode)?.slot ?? -1
+        rightSlot = (right as? VariableNode)?.slot ?? -1
         super.init(pos)
     }
+    @inline(__always) private func operands(_ x: Interpreter) throws(Signal) -> (Dynamic, Dynamic) {
+        let l = leftSlot >= 0 ? x.read(leftSlot) : try left.eval(x)
+        let r = rightSlot >= 0 ? x.read(rightSlot) : try right.eval(x)
+        return (l, r)
+    }
     override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
-        let l = try left.eval(x)
-        let r = try right.eval(x)
+        let (l, r) = try operands(x)
         if case .int(let a) = l, case .int(let b) = r { return try Operators.integer(op, a, b, pos) }
         let v = try Operators.apply(op, l, r, pos)
         if op == .add { try x.checkSize(v, pos) }
         return v
+    }
+    override func condition(_ x: Interpreter) throws(Signal) -> Bool {
+        let (l, r) = try operands(x)
+        if case .int(let a) = l, case .int(let b) = r {
+            switch op {
+            case .less: return a < b
+            case .lessOrEqual: return a <= b
+            case .greater: return a > b
+            case .greaterOrEqual: return a >= b
+            case .equal: return a == b
+            case .notEqual: return a != b
+            default: break
+            }
+        }
+        let v = try Operators.apply(op, l, r, pos)
+        guard case .bool(let b) = v else { throw .mismatch(v.typeName, expecting: "bool", pos) }
+        return b
     }
 }
 
@@ -420,12 +454,27 @@ final class PropertyNode: ChainNode {
 
 final class IndexNode: ChainNode {
     let index: Node
+    /// `a[i]` where `a` is a plain variable and `i` has no side effects: the element is read
+    /// and written in the frame, without copying the container out first.
+    let directSlot: Int?
     init(_ base: Node, _ index: Node, elvis: Bool, _ pos: ScriptPosition) {
         self.index = index
+        if let v = base as? VariableNode, !v.constant, index is VariableNode || index is LiteralNode {
+            directSlot = v.slot
+        } else {
+            directSlot = nil
+        }
         super.init(base, elvis: elvis, pos)
     }
 
     override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        if let slot = directSlot, case .int(let k) = try index.eval(x) {
+            let element: Dynamic? = x.withSlot(slot) { v in
+                if case .array(let a) = v, let j = Access.normalize(k, a.count) { return a[j] }
+                return nil
+            }
+            if let element { return element }
+        }
         let v = try base.eval(x)
         if elvis, case .unit = v { return .unit }
         let i = try index.eval(x)
@@ -434,6 +483,13 @@ final class IndexNode: ChainNode {
 
     override func modify(_ x: Interpreter, _ body: (inout Dynamic) throws(Signal) -> Dynamic) throws(Signal) -> Dynamic {
         let i = try index.eval(x)
+        if let slot = directSlot, case .int(let k) = i, var a = x.stack[x.base + slot].takeArray() {
+            if let j = Access.normalize(k, a.count) {
+                defer { x.stack[x.base + slot] = .array(a) }
+                return try body(&a[j])
+            }
+            x.stack[x.base + slot] = .array(a)
+        }
         return try base.modify(x) { (parent: inout Dynamic) throws(Signal) -> Dynamic in
             if elvis, case .unit = parent { return .unit }
             return try Access.modifyIndex(&parent, i, pos, body)
@@ -714,37 +770,49 @@ final class AssignNode: Node {
     let target: Node
     let op: BinaryOperator?
     let value: Node
-    /// The target when it is a plain variable: the fast path.
-    let variable: VariableNode?
+    /// The target's slot when it is a plain variable (the fast path), -1 otherwise.
+    let targetSlot: Int
+    /// The value's slot when it is a plain variable, -1 otherwise.
+    let valueSlot: Int
     init(_ target: Node, _ op: BinaryOperator?, _ value: Node, _ pos: ScriptPosition) {
         self.target = target
         self.op = op
         self.value = value
-        variable = (target as? VariableNode).flatMap { $0.constant ? nil : $0 }
+        targetSlot = (target as? VariableNode).flatMap { $0.constant ? nil : $0.slot } ?? -1
+        valueSlot = (value as? VariableNode)?.slot ?? -1
         super.init(pos)
     }
     override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
-        let v = try value.eval(x)
-        if let variable {
+        let v = valueSlot >= 0 ? x.read(valueSlot) : try value.eval(x)
+        if targetSlot >= 0 {
             guard let op else {
-                x.assign(variable.slot, v)
+                x.assign(targetSlot, v)
                 return .unit
             }
-            if case .int(let a) = x.read(variable.slot), case .int(let b) = v {
-                x.assign(variable.slot, try Operators.integer(op, a, b, pos))
+            if case .int(let a) = x.read(targetSlot), case .int(let b) = v {
+                x.assign(targetSlot, try Operators.integer(op, a, b, pos))
                 return .unit
             }
         }
         let pos = self.pos
         let op = self.op
         let checks = x.limits.checksData
+        var grew = false
         _ = try target.modify(x) { (current: inout Dynamic) throws(Signal) -> Dynamic in
+            let before = checks ? DataSize(current) : nil
+            // A map property that did not exist reads as `()`: assigning it adds a key.
+            let added = checks && current.isUnit
             if let op { try Operators.compound(op, &current, v, pos) } else { current = v }
-            if checks { try x.checkSize(current, pos) }
+            if let before {
+                let after = DataSize(current)
+                try x.limits.check(after, pos)
+                grew = added || before.addsUp(to: after)
+            }
             return .unit
         }
-        // A container grows through its element: check the whole variable.
-        if checks, target.root !== target { try x.checkSize(try target.root.eval(x), pos) }
+        // A container grows through its element: when the element grew, check the whole
+        // variable (it was within the limits before, so an element that did not grow keeps it so).
+        if grew, target.root !== target { try x.checkSize(try target.root.eval(x), pos) }
         return .unit
     }
 }
@@ -760,9 +828,7 @@ final class IfNode: Node {
         super.init(pos)
     }
     override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
-        let c = try condition.eval(x)
-        guard case .bool(let b) = c else { throw .mismatch(c.typeName, expecting: "bool", condition.pos) }
-        if b { return try then.eval(x) }
+        if try condition.condition(x) { return try then.eval(x) }
         return try otherwise?.eval(x) ?? .unit
     }
 }
@@ -866,9 +932,7 @@ final class WhileNode: Node {
         return .unit
     }
     private func test(_ x: Interpreter) throws(Signal) -> Bool {
-        let c = try condition!.eval(x)
-        guard case .bool(let b) = c else { throw .mismatch(c.typeName, expecting: "bool", condition!.pos) }
-        return b
+        try condition!.condition(x)
     }
 }
 
