@@ -280,7 +280,7 @@ enum ScriptBench {
         var conversionPerEvent: Double?
         if selected.contains("transform") {
             let events = (0..<eventCount).map(event)
-            let inputs = events.map { Dynamic($0.projection) }
+            let inputs = events.map { Dynamic(event: $0) }
             func check(_ label: String, _ total: Double) {
                 if total != expectedTotal { fail("\(label): total \(total), expected \(expectedTotal)") }
             }
@@ -313,7 +313,7 @@ enum ScriptBench {
                 var total = 0.0
                 for e in events {
                     var scope = ScriptScope()
-                    scope.push("event", Dynamic(e.projection))
+                    scope.push("event", Dynamic(event: e))
                     guard let result = try? transform.run(scope: scope) else { fail("transform failed") }
                     let out = e.with(data: result.eventValue)
                     total += out.data["total"]?.doubleValue ?? .nan

@@ -26,7 +26,7 @@ public struct ScriptLimits: Sendable, Equatable {
     var checksData: Bool { maxStringSize > 0 || maxArraySize > 0 || maxMapSize > 0 }
 
     func check(_ value: Dynamic, _ pos: ScriptPosition) throws(Signal) {
-        try check(DataSize(value), pos)
+        try check(DataSize(value, stringLimit: maxStringSize), pos)
     }
 
     func check(_ size: DataSize, _ pos: ScriptPosition) throws(Signal) {
@@ -46,8 +46,14 @@ public struct ScriptLimits: Sendable, Equatable {
 /// up; strings count their longest one, in chars.
 struct DataSize {
     var strings = 0, arrays = 0, maps = 0
+    /// Strings no longer than this in UTF-8 bytes are within it in chars too: they are not
+    /// counted char by char (0: always counted).
+    private let stringLimit: Int
 
-    init(_ value: Dynamic) { measure(value) }
+    init(_ value: Dynamic, stringLimit: Int = 0) {
+        self.stringLimit = stringLimit
+        measure(value)
+    }
 
     /// Whether a container holding a value of this size grows when it holds `other` instead.
     /// Strings do not add up, so only arrays and maps count.
@@ -55,7 +61,9 @@ struct DataSize {
 
     private mutating func measure(_ value: Dynamic) {
         switch value {
-        case .string(let s): strings = max(strings, s.unicodeScalars.count)
+        case .string(let s):
+            let bytes = s.utf8.count
+            strings = max(strings, stringLimit > 0 && bytes <= stringLimit ? bytes : s.unicodeScalars.count)
         case .array(let a):
             arrays += a.count
             for v in a { measure(v) }

@@ -67,6 +67,19 @@ extension Dynamic {
         }
     }
 
+    /// The `event` a script sees: data, subject, id, timestamp, meta and, after a failure, error.
+    public init(event: Event) {
+        var m: [String: Dynamic] = [
+            "data": Dynamic(event.data),
+            "subject": .string(event.subject),
+            "id": .string(event.id),
+            "timestamp": .int(event.timestamp),
+            "meta": Dynamic(Value.object(event.meta)),
+        ]
+        if let e = event.error { m["error"] = .map(["message": .string(e.message), "task": .string(e.task)]) }
+        self = .map(m)
+    }
+
     /// The event value for a script value. Maps come out with sorted keys; chars become strings;
     /// values with no data form (functions, host objects) become their text.
     public var eventValue: Value {

@@ -178,7 +178,7 @@ struct Parser {
 
     private mutating func link() {
         for c in calls { c.script = functions[c.name]?[c.args.count].map { Unmanaged.passUnretained($0) } }
-        for m in methodCalls { m.scripts = functions[m.name] ?? [:] }
+        for m in methodCalls { m.link(functions[m.name] ?? [:]) }
         for i in inTests { i.scriptContains = functions["contains"]?[2] }
         for c in scopedCalls where c.name != nil { c.script = functions[c.name!]?[c.args.count] }
     }

@@ -424,12 +424,23 @@ class ChainNode: Node {
 
 final class PropertyNode: ChainNode {
     let name: String
+    /// The slot when the base is a plain variable.
+    let directSlot: Int?
     init(_ base: Node, _ name: String, elvis: Bool, _ pos: ScriptPosition) {
         self.name = name
+        directSlot = (base as? VariableNode)?.slot
         super.init(base, elvis: elvis, pos)
     }
 
     override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        if let slot = directSlot {
+            // A map in a plain variable: look the key up in place, without copying the map out.
+            let found: Dynamic?? = x.withSlot(slot) { v in
+                if case .map(let m) = v { return .some(m[name]) }
+                return nil
+            }
+            if let found { return found ?? .unit }
+        }
         let v = try base.eval(x)
         if elvis, case .unit = v { return .unit }
         return try Access.property(v, name, x, pos)
@@ -623,66 +634,76 @@ final class MethodCallNode: Node {
     let receiver: Node
     let name: String
     let args: [Node]
+    let argList: NodeList
     let elvis: Bool
     let native: NativeFunction?
-    /// Linked after parsing: script functions named `name`, by arity.
-    var scripts: [Int: ScriptFunction] = [:]
+    /// Linked after parsing: the script function `fn T.name(args)` (receiver as `this`) and
+    /// `fn name(receiver, args)`, if the script defines them.
+    var method: ScriptFunction?
+    var function: ScriptFunction?
 
     init(_ receiver: Node, _ name: String, _ args: [Node], elvis: Bool, native: NativeFunction?, _ pos: ScriptPosition) {
         self.receiver = receiver
         self.name = name
         self.args = args
+        argList = NodeList(args)
         self.elvis = elvis
         self.native = native
         super.init(pos)
     }
 
+    func link(_ byArity: [Int: ScriptFunction]) {
+        method = byArity[args.count]
+        function = byArity[args.count + 1].flatMap { $0.receiverType == nil ? $0 : nil }
+    }
+
     override func eval(_ x: Interpreter) throws(Signal) -> Dynamic {
+        // One array for the native call: the receiver goes in front when it is known.
         var values: [Dynamic] = []
         values.reserveCapacity(args.count + 1)
-        for a in args { values.append(try a.eval(x)) }
-        let byReference = receiver.isLValue && (scripts[args.count] != nil || native == nil || native!.mutating)
+        values.append(.unit)
+        for i in 0..<argList.count { values.append(try argList.eval(i, x)) }
+        let byReference = receiver.isLValue && (method != nil || native == nil || native!.mutating)
         if byReference {
             if receiver.rootIsConstant {
                 // Run on a copy; a native that changed it is not pure.
                 var r = try receiver.eval(x)
                 let before = r
-                let result = try invoke(x, &r, values)
-                if native != nil, scripts[args.count] == nil, !Operators.matches(before, r) {
+                let result = try invoke(x, &r, &values)
+                if native != nil, method == nil, !Operators.matches(before, r) {
                     throw .runtime("ErrorNonPureMethodCallOnConstant", "Non-pure method '\(name)' cannot be called on constant", pos)
                 }
                 return result
             } else {
                 return try receiver.modify(x) { (r: inout Dynamic) throws(Signal) -> Dynamic in
-                    try self.invoke(x, &r, values)
+                    try self.invoke(x, &r, &values)
                 }
             }
         }
         var r = try receiver.eval(x)
-        return try invoke(x, &r, values)
+        return try invoke(x, &r, &values)
     }
 
-    private func invoke(_ x: Interpreter, _ receiver: inout Dynamic, _ values: [Dynamic]) throws(Signal) -> Dynamic {
+    /// `all[0]` is a placeholder for the receiver; the arguments follow.
+    private func invoke(_ x: Interpreter, _ receiver: inout Dynamic, _ all: inout [Dynamic]) throws(Signal) -> Dynamic {
         if elvis, case .unit = receiver { return .unit }
-        if let f = scripts[values.count], f.receiverType.map({ Access.typeMatches(receiver, $0) }) ?? true {
-            for v in values { x.push(v) }
+        let argc = all.count - 1
+        if let f = method, f.receiverType.map({ Access.typeMatches(receiver, $0) }) ?? true {
+            for v in all.dropFirst() { x.push(v) }
             var this: Dynamic? = receiver
             receiver = .unit
             defer { receiver = this ?? .unit }
-            return try x.callScript(f, argc: values.count, this: &this, pos: pos)
+            return try x.callScript(f, argc: argc, this: &this, pos: pos)
         }
-        if let f = scripts[values.count + 1], f.receiverType == nil {
+        if let f = function {
             x.push(receiver)
-            for v in values { x.push(v) }
+            for v in all.dropFirst() { x.push(v) }
             var this: Dynamic? = nil
-            return try x.callScript(f, argc: values.count + 1, this: &this, pos: pos)
+            return try x.callScript(f, argc: argc + 1, this: &this, pos: pos)
         }
         if let native {
-            var all: [Dynamic] = []
-            all.reserveCapacity(values.count + 1)
-            all.append(receiver)
+            all[0] = receiver
             receiver = .unit
-            all.append(contentsOf: values)
             let result = try native.body(x, &all, pos)
             receiver = all[0]
             if let result {
@@ -690,7 +711,9 @@ final class MethodCallNode: Node {
                 try x.checkSize(result, pos)
                 return result
             }
+            all[0] = .unit
         }
+        let values = Array(all.dropFirst())
         switch receiver {
         case .map(let m):
             if case .fnPtr(let ptr)? = m[name] {
@@ -799,12 +822,12 @@ final class AssignNode: Node {
         let checks = x.limits.checksData
         var grew = false
         _ = try target.modify(x) { (current: inout Dynamic) throws(Signal) -> Dynamic in
-            let before = checks ? DataSize(current) : nil
+            let before = checks ? DataSize(current, stringLimit: x.limits.maxStringSize) : nil
             // A map property that did not exist reads as `()`: assigning it adds a key.
             let added = checks && current.isUnit
             if let op { try Operators.compound(op, &current, v, pos) } else { current = v }
             if let before {
-                let after = DataSize(current)
+                let after = DataSize(current, stringLimit: x.limits.maxStringSize)
                 try x.limits.check(after, pos)
                 grew = added || before.addsUp(to: after)
             }

@@ -110,7 +110,7 @@ struct ScriptTask: TaskProcessor {
         guard let script else { throw TaskError.permanent(missing ?? "no script", code: .invalidConfig) }
         let namespace = context.flowName.isEmpty ? "" : context.flowName + "."
         var scope = ScriptScope()
-        scope.push("event", ScriptTask.envelope(event))
+        scope.push("event", Dynamic(event: event))
         scope.push("ctx", .map([
             "meta": Dynamic(Value.object(event.meta)),
             "cache": .host(CacheObject(cache, namespace: namespace)),
@@ -134,19 +134,6 @@ struct ScriptTask: TaskProcessor {
         case .array(let items): return .events(items.map { ScriptTask.event(from: $0, base: base) })
         default: return .event(ScriptTask.event(from: result, base: base))
         }
-    }
-
-    /// The `event` a script sees.
-    static func envelope(_ event: Event) -> Dynamic {
-        var m: [String: Dynamic] = [
-            "data": Dynamic(event.data),
-            "subject": .string(event.subject),
-            "id": .string(event.id),
-            "timestamp": .int(event.timestamp),
-            "meta": Dynamic(Value.object(event.meta)),
-        ]
-        if let e = event.error { m["error"] = .map(["message": .string(e.message), "task": .string(e.task)]) }
-        return .map(m)
     }
 
     /// An outgoing event: an envelope map sets data, subject and id; anything else is the data.
