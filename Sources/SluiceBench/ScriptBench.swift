@@ -4,7 +4,8 @@
 // `time.perf_counter()` inside one interpreter process (the resolved executable, not a pyenv
 // shim), so neither side pays for start-up or compilation. The two alternate: each round runs
 // Sluice once, then asks the Python process for one run, so a machine whose speed drifts (a
-// shared VM) slows both sides of a round alike; the ratio is the median of the rounds' ratios.
+// shared VM) is sampled alike on both sides. This machine flips between a fast and a slow
+// state, so the ratio compares the two minimums (each side's run in the fast state).
 import Foundation
 import SluiceCore
 import SluiceScript
@@ -325,15 +326,14 @@ enum ScriptBench {
         }
 
         print("Rhai scripts in Sluice vs Python \(peer.version) (\(python)): \(reps) rounds after a warm-up, each")
-        print("one Sluice run then one Python run; \(eventCount) events for the transform; ratio = median over")
-        print("rounds of Sluice / Python (> 1: Sluice slower)")
+        print("one Sluice run then one Python run; \(eventCount) events for the transform; ratio = Sluice min /")
+        print("Python min (> 1: Sluice slower)")
         func cell(_ s: String, _ width: Int) -> String { s.padding(toLength: width, withPad: " ", startingAt: 0) }
         print("  " + cell("benchmark", 32) + cell("Sluice min", 12) + cell("(median)", 12)
               + cell("Python min", 12) + cell("(median)", 12) + "ratio")
         for r in rows {
             let sluiceMedian = r.sluice.samples.count == 1 ? "(1 run)" : format(r.sluice.median / r.per)
-            let ratios = zip(r.sluice.samples, r.python.samples).map { $0 / $1 }
-            let ratio = ratios.sorted()[ratios.count / 2]
+            let ratio = r.sluice.min / r.python.min
             print("  " + cell(r.name, 32) + cell(format(r.sluice.min / r.per), 12) + cell(sluiceMedian, 12)
                   + cell(format(r.python.min / r.per), 12) + cell(format(r.python.median / r.per), 12)
                   + String(format: "%.2fx", ratio))

@@ -83,6 +83,8 @@ struct InterpreterTests {
             ("a.append([4])", "[[1, 2, 3, 4], [1, 2, 3]]"),
             ("a.pad(4, 0)", "[[1, 2, 3, 0], [1, 2, 3]]"),
             ("a += 4", "[[1, 2, 3, 4], [1, 2, 3]]"),
+            ("a[-1] = 9", "[[1, 2, 9], [1, 2, 3]]"),
+            ("a[0] = [0]", "[[[0], 2, 3], [1, 2, 3]]"),
         ]
         for (op, expected) in cases {
             #expect(run("let a = [1, 2, 3]; let b = a; \(op); [a, b]") == expected, "\(op)")
@@ -90,6 +92,8 @@ struct InterpreterTests {
         #expect(run("let m = #{x: 1}; let n = m; m.set(\"y\", 2); m.remove(\"x\"); [m, n]") == "[#{\"y\": 2}, #{\"x\": 1}]")
         #expect(run("let b = blob(2, 7); let c = b; b.pop(); b.push(1); b.append(\"A\"); [b, c]") == "[[070141], [0707]]")
         #expect(run("let b = blob(); [b.pop(), b.shift()]") == "[0, 0]")
+        #expect(run("let a = [1]; a[1] = 2") == "error runtime ErrorArrayBounds")
+        #expect(run("let a = [1]; a[-2] = 2") == "error runtime ErrorArrayBounds")
     }
 
     @Test("name!() runs a function in the caller's scope; its own lets and parameters stay its own")

@@ -71,6 +71,14 @@ public enum Dynamic {
         if case .unit = flattened { return true }
         return false
     }
+
+    /// A value with no size to count against the limits: storing it never grows anything.
+    var isScalar: Bool {
+        switch self {
+        case .unit, .bool, .int, .float, .char, .range, .timestamp: return true
+        default: return false
+        }
+    }
 }
 
 /// A variable captured by a closure.
