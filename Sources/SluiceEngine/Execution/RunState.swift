@@ -2,15 +2,28 @@ import Foundation
 import SluiceCore
 import Synchronization
 
-/// How a run ended.
+/// Where a run is: waiting in the queue, running, or how it ended.
 public struct RunStatus: Sendable, Hashable, CustomStringConvertible {
     public let rawValue: String
     init(_ rawValue: String) { self.rawValue = rawValue }
     public var description: String { rawValue }
 
+    public static let queued = RunStatus("queued")
+    public static let running = RunStatus("running")
     public static let completed = RunStatus("completed")
     public static let failed = RunStatus("failed")
     public static let cancelled = RunStatus("cancelled")
+
+    public static let allCases: [RunStatus] = [.queued, .running, .completed, .failed, .cancelled]
+
+    /// A status read back from a store; nil for a name Sluice does not know.
+    public init?(rawValue: String) {
+        guard let known = Self.allCases.first(where: { $0.rawValue == rawValue }) else { return nil }
+        self = known
+    }
+
+    /// Whether the run has ended and will not change again (a retry is a new run).
+    public var isFinal: Bool { self == .completed || self == .failed || self == .cancelled }
 }
 
 /// A leaf task's output for a run.

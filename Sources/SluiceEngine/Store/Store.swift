@@ -1,0 +1,239 @@
+import Foundation
+import SluiceCore
+
+/// Where Sluice keeps what must outlive a process: flow definitions, runs, task attempts and
+/// their checkpoints, the run event log, the result cache, the key-value cache, leases and the
+/// run queue. Three backends implement it (memory, SQLite, PostgreSQL) and pass one
+/// conformance suite (`StoreConformance` in SluiceTesting).
+///
+/// Every time-dependent call takes `now` from the caller (the engine's clock), so expiry, leases
+/// and queue claims behave the same on every backend and tests control time. Nodes sharing a
+/// PostgreSQL store therefore need synchronised clocks (NTP); lease times should be well above
+/// the skew.
+public protocol Store: Sendable {
+    // MARK: Flows
+
+    /// Records a flow definition under its content hash; storing the same hash again is a no-op.
+    func saveFlow(_ flow: StoredFlow) async throws
+    func flow(hash: String) async throws -> StoredFlow?
+
+    // MARK: Runs
+
+    /// Records a new run. With an idempotency key already used by a run created at or after
+    /// `window`'s start, nothing is created and that earlier run comes back instead.
+    func createRun(_ run: RunRecord, idempotencyWindow: Double) async throws -> RunRecord
+    /// Replaces a run's record (status, timing, error). Throws `StoreError.notFound` for an unknown id.
+    func updateRun(_ run: RunRecord) async throws
+    func run(id: String) async throws -> RunRecord?
+    /// Newest first.
+    func runs(_ filter: RunFilter) async throws -> [RunRecord]
+
+    // MARK: Task attempts and checkpoints
+
+    /// Records an attempt or replaces the one with the same run, task and attempt number.
+    func saveAttempt(_ attempt: TaskAttempt) async throws
+    /// In the order they started.
+    func attempts(runID: String) async throws -> [TaskAttempt]
+    /// A completed task's output; resume takes it instead of running the task again.
+    func saveCheckpoint(runID: String, task: String, output: Value) async throws
+    func checkpoints(runID: String) async throws -> [String: Value]
+
+    // MARK: Run event log
+
+    /// Appends events (as their JSON objects) to a run's log, in order.
+    func appendEvents(runID: String, _ events: [Value]) async throws
+    func events(runID: String) async throws -> [Value]
+
+    // MARK: Result cache
+
+    func cachedResult(key: String, now: Date) async throws -> Value?
+    func saveResult(key: String, value: Value, expires: Date) async throws
+    /// Deletes expired results; answers how many went.
+    func purgeExpiredResults(now: Date) async throws -> Int
+
+    // MARK: Key-value cache
+
+    func get(_ bucket: KVBucket, _ key: String, now: Date) async throws -> KVEntry?
+    /// Stores a value; answers the entry with its new revision.
+    @discardableResult
+    func put(_ bucket: KVBucket, _ key: String, _ value: Value, ttl: Double?, now: Date) async throws -> KVEntry
+    /// Stores only when the key is absent or expired; nil when it was there.
+    func create(_ bucket: KVBucket, _ key: String, _ value: Value, ttl: Double?, now: Date) async throws -> KVEntry?
+    /// Stores only when the live entry has `revision`; nil when it did not (changed, deleted, expired).
+    func compareAndSet(_ bucket: KVBucket, _ key: String, _ value: Value, revision: Int64, ttl: Double?,
+                       now: Date) async throws -> KVEntry?
+    /// True when a live entry was deleted.
+    @discardableResult
+    func delete(_ bucket: KVBucket, _ key: String, now: Date) async throws -> Bool
+    /// Live entries whose key starts with `prefix`, sorted by key.
+    func list(_ bucket: KVBucket, prefix: String, now: Date) async throws -> [KVEntry]
+    /// Changes to keys under `prefix` after the entries the caller has seen: entries whose
+    /// revision is above `afterRevision` (deletions are not reported). A backend may poll.
+    func changes(_ bucket: KVBucket, prefix: String, afterRevision: Int64, now: Date) async throws -> [KVEntry]
+
+    // MARK: Leases
+
+    /// Takes the lease when it is free or expired, or renews it when `holder` already has it.
+    /// The generation goes up each time the lease changes hands (a fencing token). nil when
+    /// another holder has it.
+    func acquireLease(_ name: String, holder: String, ttl: Double, now: Date) async throws -> Lease?
+    /// Extends a held lease; nil when it was lost (expired and taken, or the generation moved on).
+    func renewLease(_ lease: Lease, ttl: Double, now: Date) async throws -> Lease?
+    func releaseLease(_ lease: Lease) async throws
+    func lease(_ name: String, now: Date) async throws -> Lease?
+
+    // MARK: Run queue
+
+    /// Queues a run for a worker to claim.
+    func enqueue(runID: String, now: Date) async throws
+    /// Claims the oldest queued run, or one whose claim expired (its worker stopped
+    /// heartbeating): a lease named by the run's id, held by `worker`, with a higher generation
+    /// each time. nil when nothing is claimable.
+    func claimRun(worker: String, ttl: Double, now: Date) async throws -> Lease?
+    /// Extends a claim; nil when it was lost (expired and reclaimed by another worker).
+    func heartbeat(_ claim: Lease, ttl: Double, now: Date) async throws -> Lease?
+    /// Takes a run off the queue for good (it ended); false when the claim was lost.
+    @discardableResult
+    func finish(_ claim: Lease) async throws -> Bool
+}
+
+public enum StoreError: Error, Equatable, CustomStringConvertible {
+    case notFound(String)
+    /// The store cannot be opened or used: a path or connection problem, with the reason.
+    case unavailable(String)
+    case corrupt(String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let what): return "not found: \(what)"
+        case .unavailable(let why): return "store unavailable: \(why)"
+        case .corrupt(let why): return "store corrupt: \(why)"
+        }
+    }
+}
+
+/// A flow definition as it ran.
+public struct StoredFlow: Sendable, Equatable {
+    public var hash: String
+    public var name: String
+    /// The definition's text (YAML or JSON, as loaded).
+    public var source: String
+    public var created: Date
+
+    public init(hash: String, name: String, source: String, created: Date) {
+        self.hash = hash
+        self.name = name
+        self.source = source
+        self.created = created
+    }
+
+    /// A flow stored under the SHA-256 of its text.
+    public init(name: String, source: String, created: Date) {
+        self.init(hash: Digest.sha256Hex(Array(source.utf8)), name: name, source: source, created: created)
+    }
+}
+
+public struct RunRecord: Sendable, Equatable {
+    public var id: String
+    public var flow: String
+    public var flowHash: String
+    public var status: RunStatus
+    /// What started it: `cli`, `schedule`, `webhook`, `retry`, …
+    public var trigger: String
+    public var input: Value
+    public var idempotencyKey: String?
+    public var created: Date
+    public var started: Date?
+    public var ended: Date?
+    public var error: String?
+
+    public init(id: String, flow: String, flowHash: String, status: RunStatus = .queued, trigger: String,
+                input: Value = .emptyObject, idempotencyKey: String? = nil, created: Date, started: Date? = nil,
+                ended: Date? = nil, error: String? = nil) {
+        self.id = id
+        self.flow = flow
+        self.flowHash = flowHash
+        self.status = status
+        self.trigger = trigger
+        self.input = input
+        self.idempotencyKey = idempotencyKey
+        self.created = created
+        self.started = started
+        self.ended = ended
+        self.error = error
+    }
+}
+
+public struct RunFilter: Sendable, Equatable {
+    public var flow: String?
+    public var statuses: Set<RunStatus>?
+    public var limit: Int
+
+    public init(flow: String? = nil, statuses: Set<RunStatus>? = nil, limit: Int = 100) {
+        self.flow = flow
+        self.statuses = statuses
+        self.limit = limit
+    }
+}
+
+public struct TaskAttempt: Sendable, Equatable {
+    public enum Status: String, Sendable, CaseIterable { case running, succeeded, failed }
+
+    public var runID: String
+    public var task: String
+    /// 1 for the first attempt.
+    public var attempt: Int
+    public var status: Status
+    public var started: Date
+    public var ended: Date?
+    public var error: String?
+
+    public init(runID: String, task: String, attempt: Int, status: Status, started: Date, ended: Date? = nil, error: String? = nil) {
+        self.runID = runID
+        self.task = task
+        self.attempt = attempt
+        self.status = status
+        self.started = started
+        self.ended = ended
+        self.error = error
+    }
+}
+
+/// The key-value cache has two buckets: `system` for the engine's own state (leases' helpers,
+/// flow definitions, task state), which scripts cannot reach, and `runtime`, which scripts see
+/// through `ctx.cache` with keys namespaced per flow.
+public enum KVBucket: String, Sendable, CaseIterable {
+    case system, runtime
+}
+
+public struct KVEntry: Sendable, Equatable {
+    public var key: String
+    public var value: Value
+    /// Goes up with every change to any key of the bucket: compare-and-set and `changes` use it.
+    public var revision: Int64
+    public var expires: Date?
+
+    public init(key: String, value: Value, revision: Int64, expires: Date?) {
+        self.key = key
+        self.value = value
+        self.revision = revision
+        self.expires = expires
+    }
+}
+
+/// A time-limited hold: on a named duty (leader election) or, from the run queue, on a run
+/// (`name` is then the run's id and `holder` the worker).
+public struct Lease: Sendable, Equatable {
+    public var name: String
+    public var holder: String
+    /// Goes up each time the lease changes hands: work done under an older generation is stale.
+    public var generation: Int64
+    public var expires: Date
+
+    public init(name: String, holder: String, generation: Int64, expires: Date) {
+        self.name = name
+        self.holder = holder
+        self.generation = generation
+        self.expires = expires
+    }
+}
