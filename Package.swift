@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "SluiceTasks", targets: ["SluiceTasks"]),
         .library(name: "SluiceScript", targets: ["SluiceScript"]),
         .library(name: "SluiceTesting", targets: ["SluiceTesting"]),
+        .library(name: "SluiceSQLite", targets: ["SluiceSQLite"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
@@ -32,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // Values, events, flow definitions and their validation. No I/O, no NIO.
@@ -64,6 +66,11 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        // The SQLite store (the default): one file, WAL mode, versioned migrations.
+        .target(
+            name: "SluiceSQLite",
+            dependencies: ["SluiceEngine", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         // Test clock, flow harness.
         .target(name: "SluiceTesting", dependencies: ["SluiceEngine"]),
         .executableTarget(
@@ -95,6 +102,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SluiceTestingTests", dependencies: ["SluiceTesting"]),
+        .testTarget(name: "SluiceSQLiteTests", dependencies: ["SluiceSQLite", "SluiceTesting"]),
         .testTarget(name: "SluiceScriptTests", dependencies: ["SluiceScript", "SluiceCore", "SluiceTesting"]),
         .testTarget(name: "SluiceCLITests", dependencies: ["SluiceCore"]),
     ]

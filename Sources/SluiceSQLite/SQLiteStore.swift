@@ -1,0 +1,449 @@
+import Foundation
+import GRDB
+import SluiceCore
+import SluiceEngine
+
+/// The default store: one SQLite file (`.sluice/sluice.db` beside the flows), in WAL mode so
+/// readers never wait for the writer. Several processes may share the file: every write is an
+/// IMMEDIATE transaction, and the schema is migrated inside one, so two processes starting
+/// at once apply each migration exactly once.
+public final class SQLiteStore: Store {
+    let pool: DatabasePool
+    public let path: String
+
+    /// Opens (creating if needed) the store at `path`, creating its directory, and migrates it.
+    /// A path that cannot be written or a file that is not a Sluice database fails with the
+    /// path and the reason.
+    public init(path: String) throws(StoreError) {
+        self.path = path
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } catch {
+                throw .unavailable("cannot create the directory of the SQLite store \(path): \(error.localizedDescription)")
+            }
+        }
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+            try pool.write { db in try Self.migrate(db) }
+        } catch let error as DatabaseError {
+            throw Self.describe(error, path)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw .unavailable("cannot open the SQLite store \(path): \(error)")
+        }
+    }
+
+    static func describe(_ error: DatabaseError, _ path: String) -> StoreError {
+        switch error.resultCode {
+        case .SQLITE_NOTADB, .SQLITE_CORRUPT:
+            return .corrupt("\(path) is not a usable SQLite database (\(error.message ?? "\(error.resultCode)"))")
+        default:
+            return .unavailable("cannot open the SQLite store \(path): \(error.message ?? "\(error.resultCode)")")
+        }
+    }
+
+    // MARK: - Schema
+
+    /// Each entry brings the schema from version i to i + 1; the version is SQLite's user_version.
+    static let migrations: [String] = [
+        """
+        CREATE TABLE flows (hash TEXT PRIMARY KEY, name TEXT NOT NULL, source TEXT NOT NULL, created REAL NOT NULL);
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY, flow TEXT NOT NULL, flow_hash TEXT NOT NULL, status TEXT NOT NULL,
+            trigger TEXT NOT NULL, input TEXT NOT NULL, idempotency_key TEXT, created REAL NOT NULL,
+            started REAL, ended REAL, error TEXT);
+        CREATE INDEX runs_by_time ON runs (created, id);
+        CREATE INDEX runs_by_key ON runs (flow, idempotency_key, created) WHERE idempotency_key IS NOT NULL;
+        CREATE TABLE attempts (
+            run_id TEXT NOT NULL, task TEXT NOT NULL, attempt INTEGER NOT NULL, status TEXT NOT NULL,
+            started REAL NOT NULL, ended REAL, error TEXT, PRIMARY KEY (run_id, task, attempt));
+        CREATE TABLE checkpoints (run_id TEXT NOT NULL, task TEXT NOT NULL, output TEXT NOT NULL, PRIMARY KEY (run_id, task));
+        CREATE TABLE run_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, event TEXT NOT NULL);
+        CREATE INDEX run_events_by_run ON run_events (run_id, seq);
+        CREATE TABLE results (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL NOT NULL);
+        CREATE TABLE kv (
+            bucket TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, revision INTEGER NOT NULL, expires REAL,
+            PRIMARY KEY (bucket, key));
+        CREATE INDEX kv_by_revision ON kv (bucket, revision);
+        CREATE TABLE kv_revisions (bucket TEXT PRIMARY KEY, revision INTEGER NOT NULL);
+        CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, generation INTEGER NOT NULL, expires REAL NOT NULL);
+        CREATE TABLE queue (
+            run_id TEXT PRIMARY KEY, queued REAL NOT NULL, worker TEXT, generation INTEGER NOT NULL DEFAULT 0, expires REAL);
+        CREATE INDEX queue_by_time ON queue (queued);
+        """,
+    ]
+
+    static func migrate(_ db: Database) throws {
+        let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+        if version > migrations.count {
+            throw StoreError.unavailable("the SQLite store was written by a newer Sluice (schema \(version), this one knows \(migrations.count))")
+        }
+        for v in version..<migrations.count {
+            try db.execute(sql: migrations[v])
+            try db.execute(sql: "PRAGMA user_version = \(v + 1)")
+        }
+    }
+
+    /// The schema version of the open file.
+    public func schemaVersion() throws -> Int {
+        try pool.read { db in try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0 }
+    }
+
+    // MARK: - Helpers
+
+    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await pool.write(body)
+        } catch let error as DatabaseError {
+            throw Self.describe(error, path)
+        }
+    }
+
+    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await pool.read(body)
+        } catch let error as DatabaseError {
+            throw Self.describe(error, path)
+        }
+    }
+
+    private static func json(_ v: Value) -> String { v.jsonString() }
+
+    private static func value(_ text: String) throws -> Value {
+        do {
+            return try Value.parseJSON(text)
+        } catch {
+            throw StoreError.corrupt("a stored value is not JSON: \(error)")
+        }
+    }
+
+    private static func time(_ d: Date) -> Double { d.timeIntervalSince1970 }
+    private static func date(_ t: Double?) -> Date? { t.map { Date(timeIntervalSince1970: $0) } }
+
+    // MARK: - Flows
+
+    public func saveFlow(_ flow: StoredFlow) async throws {
+        try await write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO flows (hash, name, source, created) VALUES (?, ?, ?, ?)",
+                           arguments: [flow.hash, flow.name, flow.source, Self.time(flow.created)])
+        }
+    }
+
+    public func flow(hash: String) async throws -> StoredFlow? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM flows WHERE hash = ?", arguments: [hash]).map { row in
+                StoredFlow(hash: row["hash"], name: row["name"], source: row["source"], created: Date(timeIntervalSince1970: row["created"]))
+            }
+        }
+    }
+
+    // MARK: - Runs
+
+    private static func runRecord(_ row: Row) throws -> RunRecord {
+        let status: String = row["status"]
+        guard let s = RunStatus(rawValue: status) else { throw StoreError.corrupt("run \(row["id"] as String) has status '\(status)'") }
+        return RunRecord(id: row["id"], flow: row["flow"], flowHash: row["flow_hash"], status: s, trigger: row["trigger"],
+                         input: try value(row["input"]), idempotencyKey: row["idempotency_key"],
+                         created: Date(timeIntervalSince1970: row["created"]), started: date(row["started"]),
+                         ended: date(row["ended"]), error: row["error"])
+    }
+
+    private static func runArguments(_ run: RunRecord) -> StatementArguments {
+        [run.id, run.flow, run.flowHash, run.status.rawValue, run.trigger, json(run.input), run.idempotencyKey,
+         time(run.created), run.started.map(time), run.ended.map(time), run.error]
+    }
+
+    public func createRun(_ run: RunRecord, idempotencyWindow: Double) async throws -> RunRecord {
+        try await write { db in
+            if let key = run.idempotencyKey,
+               let row = try Row.fetchOne(db, sql: """
+                   SELECT * FROM runs WHERE flow = ? AND idempotency_key = ? AND created >= ? ORDER BY created, id LIMIT 1
+                   """, arguments: [run.flow, key, Self.time(run.created) - idempotencyWindow]) {
+                return try Self.runRecord(row)
+            }
+            try db.execute(sql: """
+                INSERT INTO runs (id, flow, flow_hash, status, trigger, input, idempotency_key, created, started, ended, error)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: Self.runArguments(run))
+            return run
+        }
+    }
+
+    public func updateRun(_ run: RunRecord) async throws {
+        try await write { db in
+            try db.execute(sql: """
+                UPDATE runs SET flow = ?2, flow_hash = ?3, status = ?4, trigger = ?5, input = ?6, idempotency_key = ?7,
+                    created = ?8, started = ?9, ended = ?10, error = ?11 WHERE id = ?1
+                """, arguments: Self.runArguments(run))
+            if db.changesCount == 0 { throw StoreError.notFound("run \(run.id)") }
+        }
+    }
+
+    public func run(id: String) async throws -> RunRecord? {
+        try await read { db in try Row.fetchOne(db, sql: "SELECT * FROM runs WHERE id = ?", arguments: [id]).map(Self.runRecord) }
+    }
+
+    public func runs(_ filter: RunFilter) async throws -> [RunRecord] {
+        try await read { db in
+            var sql = "SELECT * FROM runs WHERE 1"
+            var arguments: StatementArguments = []
+            if let flow = filter.flow {
+                sql += " AND flow = ?"
+                arguments += [flow]
+            }
+            if let statuses = filter.statuses {
+                sql += " AND status IN (\(statuses.map { _ in "?" }.joined(separator: ",")))"
+                for s in statuses { arguments += [s.rawValue] }
+            }
+            sql += " ORDER BY created DESC, id DESC LIMIT ?"
+            arguments += [filter.limit]
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.runRecord)
+        }
+    }
+
+    // MARK: - Task attempts and checkpoints
+
+    public func saveAttempt(_ attempt: TaskAttempt) async throws {
+        try await write { db in
+            try db.execute(sql: """
+                INSERT INTO attempts (run_id, task, attempt, status, started, ended, error) VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (run_id, task, attempt) DO UPDATE SET
+                    status = excluded.status, started = excluded.started, ended = excluded.ended, error = excluded.error
+                """, arguments: [attempt.runID, attempt.task, attempt.attempt, attempt.status.rawValue, Self.time(attempt.started),
+                                 attempt.ended.map(Self.time), attempt.error])
+        }
+    }
+
+    public func attempts(runID: String) async throws -> [TaskAttempt] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM attempts WHERE run_id = ? ORDER BY started, rowid", arguments: [runID]).map { row in
+                let status: String = row["status"]
+                guard let s = TaskAttempt.Status(rawValue: status) else { throw StoreError.corrupt("attempt status '\(status)'") }
+                return TaskAttempt(runID: row["run_id"], task: row["task"], attempt: row["attempt"], status: s,
+                                   started: Date(timeIntervalSince1970: row["started"]), ended: Self.date(row["ended"]), error: row["error"])
+            }
+        }
+    }
+
+    public func saveCheckpoint(runID: String, task: String, output: Value) async throws {
+        try await write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO checkpoints (run_id, task, output) VALUES (?, ?, ?)",
+                           arguments: [runID, task, Self.json(output)])
+        }
+    }
+
+    public func checkpoints(runID: String) async throws -> [String: Value] {
+        try await read { db in
+            var out: [String: Value] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT task, output FROM checkpoints WHERE run_id = ?", arguments: [runID]) {
+                out[row["task"]] = try Self.value(row["output"])
+            }
+            return out
+        }
+    }
+
+    // MARK: - Run event log
+
+    public func appendEvents(runID: String, _ events: [Value]) async throws {
+        try await write { db in
+            let statement = try db.cachedStatement(sql: "INSERT INTO run_events (run_id, event) VALUES (?, ?)")
+            for e in events { try statement.execute(arguments: [runID, Self.json(e)]) }
+        }
+    }
+
+    public func events(runID: String) async throws -> [Value] {
+        try await read { db in
+            try String.fetchAll(db, sql: "SELECT event FROM run_events WHERE run_id = ? ORDER BY seq", arguments: [runID]).map(Self.value)
+        }
+    }
+
+    // MARK: - Result cache
+
+    public func cachedResult(key: String, now: Date) async throws -> Value? {
+        let found = try await read { db in
+            try Row.fetchOne(db, sql: "SELECT value, expires FROM results WHERE key = ?", arguments: [key])
+                .map { row -> (String, Double) in (row["value"], row["expires"]) }
+        }
+        guard let (text, expires) = found else { return nil }
+        if expires <= Self.time(now) {
+            // Expired entries are deleted, not only skipped.
+            try await write { db in
+                try db.execute(sql: "DELETE FROM results WHERE key = ? AND expires <= ?", arguments: [key, Self.time(now)])
+            }
+            return nil
+        }
+        return try Self.value(text)
+    }
+
+    public func saveResult(key: String, value: Value, expires: Date) async throws {
+        try await write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO results (key, value, expires) VALUES (?, ?, ?)",
+                           arguments: [key, Self.json(value), Self.time(expires)])
+        }
+    }
+
+    public func purgeExpiredResults(now: Date) async throws -> Int {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM results WHERE expires <= ?", arguments: [Self.time(now)])
+            return db.changesCount
+        }
+    }
+
+    // MARK: - Key-value cache
+
+    private static func entry(_ row: Row) throws -> KVEntry {
+        KVEntry(key: row["key"], value: try value(row["value"]), revision: row["revision"], expires: date(row["expires"]))
+    }
+
+    private static func live(_ db: Database, _ bucket: KVBucket, _ key: String, _ now: Date) throws -> KVEntry? {
+        try Row.fetchOne(db, sql: "SELECT * FROM kv WHERE bucket = ? AND key = ? AND (expires IS NULL OR expires > ?)",
+                         arguments: [bucket.rawValue, key, time(now)]).map(entry)
+    }
+
+    private static func store(_ db: Database, _ bucket: KVBucket, _ key: String, _ value: Value, ttl: Double?, _ now: Date) throws -> KVEntry {
+        try db.execute(sql: """
+            INSERT INTO kv_revisions (bucket, revision) VALUES (?, 1)
+            ON CONFLICT (bucket) DO UPDATE SET revision = revision + 1
+            """, arguments: [bucket.rawValue])
+        let revision = try Int64.fetchOne(db, sql: "SELECT revision FROM kv_revisions WHERE bucket = ?", arguments: [bucket.rawValue])!
+        let expires = ttl.map { now.addingTimeInterval($0) }
+        try db.execute(sql: "INSERT OR REPLACE INTO kv (bucket, key, value, revision, expires) VALUES (?, ?, ?, ?, ?)",
+                       arguments: [bucket.rawValue, key, json(value), revision, expires.map(time)])
+        return KVEntry(key: key, value: value, revision: revision, expires: expires)
+    }
+
+    public func get(_ bucket: KVBucket, _ key: String, now: Date) async throws -> KVEntry? {
+        try await read { db in try Self.live(db, bucket, key, now) }
+    }
+
+    public func put(_ bucket: KVBucket, _ key: String, _ value: Value, ttl: Double?, now: Date) async throws -> KVEntry {
+        try await write { db in try Self.store(db, bucket, key, value, ttl: ttl, now) }
+    }
+
+    public func create(_ bucket: KVBucket, _ key: String, _ value: Value, ttl: Double?, now: Date) async throws -> KVEntry? {
+        try await write { db in
+            if try Self.live(db, bucket, key, now) != nil { return nil }
+            return try Self.store(db, bucket, key, value, ttl: ttl, now)
+        }
+    }
+
+    public func compareAndSet(_ bucket: KVBucket, _ key: String, _ value: Value, revision: Int64, ttl: Double?,
+                              now: Date) async throws -> KVEntry? {
+        try await write { db in
+            guard let current = try Self.live(db, bucket, key, now), current.revision == revision else { return nil }
+            return try Self.store(db, bucket, key, value, ttl: ttl, now)
+        }
+    }
+
+    public func delete(_ bucket: KVBucket, _ key: String, now: Date) async throws -> Bool {
+        try await write { db in
+            let wasLive = try Self.live(db, bucket, key, now) != nil
+            try db.execute(sql: "DELETE FROM kv WHERE bucket = ? AND key = ?", arguments: [bucket.rawValue, key])
+            return wasLive
+        }
+    }
+
+    public func list(_ bucket: KVBucket, prefix: String, now: Date) async throws -> [KVEntry] {
+        try await read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM kv WHERE bucket = ? AND substr(key, 1, ?) = ? AND (expires IS NULL OR expires > ?) ORDER BY key
+                """, arguments: [bucket.rawValue, prefix.unicodeScalars.count, prefix, Self.time(now)]).map(Self.entry)
+        }
+    }
+
+    public func changes(_ bucket: KVBucket, prefix: String, afterRevision: Int64, now: Date) async throws -> [KVEntry] {
+        try await read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM kv WHERE bucket = ? AND revision > ? AND substr(key, 1, ?) = ?
+                    AND (expires IS NULL OR expires > ?) ORDER BY revision
+                """, arguments: [bucket.rawValue, afterRevision, prefix.unicodeScalars.count, prefix, Self.time(now)]).map(Self.entry)
+        }
+    }
+
+    // MARK: - Leases
+
+    private static func lease(_ row: Row) -> Lease {
+        Lease(name: row["name"], holder: row["holder"], generation: row["generation"], expires: Date(timeIntervalSince1970: row["expires"]))
+    }
+
+    public func acquireLease(_ name: String, holder: String, ttl: Double, now: Date) async throws -> Lease? {
+        try await write { db in
+            let expires = now.addingTimeInterval(ttl)
+            let current = try Row.fetchOne(db, sql: "SELECT * FROM leases WHERE name = ?", arguments: [name]).map(Self.lease)
+            var generation = (current?.generation ?? 0) + 1
+            if let current, current.expires > now {
+                guard current.holder == holder else { return nil }
+                generation = current.generation
+            }
+            try db.execute(sql: "INSERT OR REPLACE INTO leases (name, holder, generation, expires) VALUES (?, ?, ?, ?)",
+                           arguments: [name, holder, generation, Self.time(expires)])
+            return Lease(name: name, holder: holder, generation: generation, expires: expires)
+        }
+    }
+
+    public func renewLease(_ lease: Lease, ttl: Double, now: Date) async throws -> Lease? {
+        try await write { db in
+            let expires = now.addingTimeInterval(ttl)
+            try db.execute(sql: "UPDATE leases SET expires = ? WHERE name = ? AND holder = ? AND generation = ? AND expires > ?",
+                           arguments: [Self.time(expires), lease.name, lease.holder, lease.generation, Self.time(now)])
+            return db.changesCount == 1 ? Lease(name: lease.name, holder: lease.holder, generation: lease.generation, expires: expires) : nil
+        }
+    }
+
+    public func releaseLease(_ lease: Lease) async throws {
+        try await write { db in
+            // The generation stays, so the next holder's is higher.
+            try db.execute(sql: "UPDATE leases SET holder = '', expires = ? WHERE name = ? AND holder = ? AND generation = ?",
+                           arguments: [Self.time(.distantPast), lease.name, lease.holder, lease.generation])
+        }
+    }
+
+    public func lease(_ name: String, now: Date) async throws -> Lease? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM leases WHERE name = ? AND expires > ?", arguments: [name, Self.time(now)]).map(Self.lease)
+        }
+    }
+
+    // MARK: - Run queue
+
+    public func enqueue(runID: String, now: Date) async throws {
+        try await write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO queue (run_id, queued) VALUES (?, ?)", arguments: [runID, Self.time(now)])
+        }
+    }
+
+    public func claimRun(worker: String, ttl: Double, now: Date) async throws -> Lease? {
+        try await write { db in
+            guard let row = try Row.fetchOne(db, sql: """
+                SELECT run_id, generation FROM queue WHERE worker IS NULL OR expires <= ? ORDER BY queued, rowid LIMIT 1
+                """, arguments: [Self.time(now)]) else { return nil }
+            let runID: String = row["run_id"]
+            let generation: Int64 = row["generation"] + 1
+            let expires = now.addingTimeInterval(ttl)
+            try db.execute(sql: "UPDATE queue SET worker = ?, generation = ?, expires = ? WHERE run_id = ?",
+                           arguments: [worker, generation, Self.time(expires), runID])
+            return Lease(name: runID, holder: worker, generation: generation, expires: expires)
+        }
+    }
+
+    public func heartbeat(_ claim: Lease, ttl: Double, now: Date) async throws -> Lease? {
+        try await write { db in
+            let expires = now.addingTimeInterval(ttl)
+            try db.execute(sql: "UPDATE queue SET expires = ? WHERE run_id = ? AND generation = ? AND expires > ?",
+                           arguments: [Self.time(expires), claim.name, claim.generation, Self.time(now)])
+            return db.changesCount == 1 ? Lease(name: claim.name, holder: claim.holder, generation: claim.generation, expires: expires) : nil
+        }
+    }
+
+    public func finish(_ claim: Lease) async throws -> Bool {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM queue WHERE run_id = ? AND generation = ?", arguments: [claim.name, claim.generation])
+            return db.changesCount == 1
+        }
+    }
+}
