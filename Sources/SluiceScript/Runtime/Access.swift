@@ -101,17 +101,13 @@ enum Access {
 
     static func modifyIndex(_ parent: inout Dynamic, _ i: Dynamic, _ pos: ScriptPosition,
                             _ body: (inout Dynamic) throws(Signal) -> Dynamic) throws(Signal) -> Dynamic {
-        // `if case` with a `var` binding, then clearing `parent`, leaves the storage uniquely
-        // owned so the write is in place; a `switch` over a tuple keeps a second reference and
-        // would copy the whole container on every write.
-        if case .int(let n) = i, case .array(var a) = parent {
-            guard let j = normalize(n, a.count) else { throw arrayBounds(n, a.count, pos) }
-            parent = .unit
+        // Containers are taken out so the write is in place (see Dynamic.takeArray).
+        if case .int(let n) = i, var a = parent.takeArray() {
             defer { parent = .array(a) }
+            guard let j = normalize(n, a.count) else { throw arrayBounds(n, a.count, pos) }
             return try body(&a[j])
         }
-        if case .string(let k) = i, case .map(var m) = parent {
-            parent = .unit
+        if case .string(let k) = i, var m = parent.takeMap() {
             defer { parent = .map(m) }
             return try body(&m[k, default: .unit])
         }

@@ -492,25 +492,13 @@ final class IndexNode: ChainNode {
         return try Access.index(v, i, pos)
     }
 
-    /// `a[i] = v` for an array in a plain variable, in place; false when it is not that case
-    /// (the caller takes the general path, which reports errors).
-    func assignDirect(_ x: Interpreter, _ v: Dynamic) throws(Signal) -> Bool {
-        guard let slot = directSlot, case .int(let k) = try index.eval(x),
-              var a = x.stack[x.base + slot].takeArray() else { return false }
-        defer { x.stack[x.base + slot] = .array(a) }
-        guard let j = Access.normalize(k, a.count) else { return false }
-        a[j] = v
-        return true
-    }
-
     override func modify(_ x: Interpreter, _ body: (inout Dynamic) throws(Signal) -> Dynamic) throws(Signal) -> Dynamic {
         let i = try index.eval(x)
         if let slot = directSlot, case .int(let k) = i, var a = x.stack[x.base + slot].takeArray() {
-            if let j = Access.normalize(k, a.count) {
-                defer { x.stack[x.base + slot] = .array(a) }
-                return try body(&a[j])
-            }
-            x.stack[x.base + slot] = .array(a)
+            // Straight into the frame's array: no closure through the variable node.
+            defer { x.stack[x.base + slot] = .array(a) }
+            guard let j = Access.normalize(k, a.count) else { throw Access.arrayBounds(k, a.count, pos) }
+            return try body(&a[j])
         }
         return try base.modify(x) { (parent: inout Dynamic) throws(Signal) -> Dynamic in
             if elvis, case .unit = parent { return .unit }
@@ -808,13 +796,10 @@ final class AssignNode: Node {
     let targetSlot: Int
     /// The value's slot when it is a plain variable, -1 otherwise.
     let valueSlot: Int
-    /// `a[i] = …` on a plain variable.
-    let indexTarget: IndexNode?
     init(_ target: Node, _ op: BinaryOperator?, _ value: Node, _ pos: ScriptPosition) {
         self.target = target
         self.op = op
         self.value = value
-        indexTarget = op == nil ? (target as? IndexNode).flatMap { $0.directSlot == nil ? nil : $0 } : nil
         targetSlot = (target as? VariableNode).flatMap { $0.constant ? nil : $0.slot } ?? -1
         valueSlot = (value as? VariableNode)?.slot ?? -1
         super.init(pos)
@@ -831,16 +816,17 @@ final class AssignNode: Node {
                 return .unit
             }
         }
-        // Storing a scalar never grows the container, so no size check is due.
-        if let indexTarget, v.isScalar || !x.limits.checksData, try indexTarget.assignDirect(x, v) { return .unit }
         let pos = self.pos
         let op = self.op
         let checks = x.limits.checksData
+        let storesScalar = op == nil && v.isScalar
         var grew = false
         _ = try target.modify(x) { (current: inout Dynamic) throws(Signal) -> Dynamic in
-            let before = checks ? DataSize(current, stringLimit: x.limits.maxStringSize) : nil
             // A map property that did not exist reads as `()`: assigning it adds a key.
             let added = checks && current.isUnit
+            // Otherwise, replacing a value with a scalar never grows anything: nothing to measure.
+            let measures = checks && (added || !storesScalar)
+            let before = measures ? DataSize(current, stringLimit: x.limits.maxStringSize) : nil
             if let op { try Operators.compound(op, &current, v, pos) } else { current = v }
             if let before {
                 let after = DataSize(current, stringLimit: x.limits.maxStringSize)
