@@ -31,6 +31,14 @@ struct Parser {
             return slots - 1
         }
 
+        /// Every variable code here can see, in scope order (a later name shadows an earlier one):
+        /// what `eval` and `name!()` hand on.
+        var visible: [Name] {
+            var all = names
+            for (_, n) in captured where !all.contains(where: { $0.name == n.name }) { all.insert(n, at: 0) }
+            return all
+        }
+
         func lookup(_ name: String) -> Name? {
             if let n = names.last(where: { $0.name == name }) { return n }
             if let n = captured[name] { return n }
@@ -728,8 +736,7 @@ struct Parser {
                 return LiteralNode(.bool(scope.lookup(n) != nil), start)
             }
         case "eval" where args.count == 1:
-            var visible = scope.names
-            for (_, n) in scope.captured where !visible.contains(where: { $0.name == n.name }) { visible.insert(n, at: 0) }
+            let visible = scope.visible
             scope.hasEval = true
             evalCount += 1
             return EvalNode(args[0], visible: visible, start)
@@ -746,8 +753,7 @@ struct Parser {
         let args = try arguments()
         if name == "call", args.isEmpty { throw fail("FnMissingParams", "call!() needs a function pointer", at: start) }
         var visible: [String: Int] = [:]
-        for n in scope.names { visible[n.name] = n.slot }
-        for (_, n) in scope.captured where visible[n.name] == nil { visible[n.name] = n.slot }
+        for n in scope.visible { visible[n.name] = n.slot }
         let node = ScopedCallNode(name == "call" ? nil : name, args, visible: visible, start)
         scopedCalls.append(node)
         return node
