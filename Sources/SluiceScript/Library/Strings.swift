@@ -335,15 +335,7 @@ extension StandardLibrary {
                 a[0] = .array(arr)
                 return .unit
             }
-            guard case .blob = a[0] else { return nil }
-            let more: [UInt8]
-            switch a[1] {
-            case .blob(let m): more = m
-            case .int(let i): more = [UInt8(truncatingIfNeeded: i)]
-            case .string(let s): more = Array(s.utf8)
-            case .char(let c): more = Array(String(Character(c)).utf8)
-            default: return nil
-            }
+            guard case .blob = a[0], let more = a[1].bytesForBlob else { return nil }
             var b = a[0].takeBlob()!
             b += more
             a[0] = .blob(b)

@@ -72,6 +72,18 @@ public enum Dynamic {
         return false
     }
 
+    /// The bytes this value adds to a blob (`blob += x`, `blob.append(x)`): an int's low byte, a
+    /// blob's bytes, a string's or char's UTF-8; nil for anything else.
+    var bytesForBlob: [UInt8]? {
+        switch self {
+        case .int(let i): return [UInt8(truncatingIfNeeded: i)]
+        case .blob(let b): return b
+        case .string(let s): return Array(s.utf8)
+        case .char(let c): return Array(String(Character(c)).utf8)
+        default: return nil
+        }
+    }
+
     /// A value with no size to count against the limits: storing it never grows anything.
     var isScalar: Bool {
         switch self {

@@ -77,14 +77,7 @@ enum Operators {
                 return
             }
             if case .blob = lhs {
-                let more: [UInt8]
-                switch rhs {
-                case .int(let i): more = [UInt8(truncatingIfNeeded: i)]
-                case .blob(let m): more = m
-                case .char(let c): more = Array(String(Character(c)).utf8)
-                case .string(let s): more = Array(s.utf8)
-                default: throw notFound(op, lhs, rhs, pos)
-                }
+                guard let more = rhs.bytesForBlob else { throw notFound(op, lhs, rhs, pos) }
                 var b = lhs.takeBlob()!
                 b += more
                 lhs = .blob(b)
