@@ -223,14 +223,13 @@ enum ScriptBench {
         let first = clock.now
         body()
         let warmUp = seconds(clock.now - first)
-        var sluice: [Double] = [], python: [Double] = []
-        for _ in 0..<(warmUp > repeatLimit ? 1 : reps) {
-            if warmUp <= repeatLimit {
+        let slow = warmUp > repeatLimit
+        var sluice: [Double] = slow ? [warmUp] : [], python: [Double] = []
+        for _ in 0..<(slow ? 1 : reps) {
+            if !slow {
                 let start = clock.now
                 body()
                 sluice.append(seconds(clock.now - start))
-            } else {
-                sluice = [warmUp]
             }
             let (result, t) = peer.run(name)
             guard expect(result) else { fail("Python \(name) gave \(result)") }
