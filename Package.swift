@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "SluiceScript", targets: ["SluiceScript"]),
         .library(name: "SluiceTesting", targets: ["SluiceTesting"]),
         .library(name: "SluiceSQLite", targets: ["SluiceSQLite"]),
+        .library(name: "SluicePostgres", targets: ["SluicePostgres"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
@@ -34,6 +35,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // Values, events, flow definitions and their validation. No I/O, no NIO.
@@ -71,6 +73,11 @@ let package = Package(
             name: "SluiceSQLite",
             dependencies: ["SluiceEngine", .product(name: "GRDB", package: "GRDB.swift")]
         ),
+        // The PostgreSQL store, for many processes on many machines.
+        .target(
+            name: "SluicePostgres",
+            dependencies: ["SluiceEngine", .product(name: "PostgresNIO", package: "postgres-nio")]
+        ),
         // Test clock, flow harness.
         .target(name: "SluiceTesting", dependencies: ["SluiceEngine"]),
         .executableTarget(
@@ -103,6 +110,7 @@ let package = Package(
         ),
         .testTarget(name: "SluiceTestingTests", dependencies: ["SluiceTesting"]),
         .testTarget(name: "SluiceSQLiteTests", dependencies: ["SluiceSQLite", "SluiceTesting"]),
+        .testTarget(name: "SluicePostgresTests", dependencies: ["SluicePostgres", "SluiceTesting"]),
         .testTarget(name: "SluiceScriptTests", dependencies: ["SluiceScript", "SluiceCore", "SluiceTesting"]),
         .testTarget(name: "SluiceCLITests", dependencies: ["SluiceCore"]),
     ]

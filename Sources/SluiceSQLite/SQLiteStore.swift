@@ -26,6 +26,9 @@ public final class SQLiteStore: Store {
         }
         var config = Configuration()
         config.busyMode = .timeout(10)
+        // In WAL mode NORMAL keeps every committed transaction through a crash of the process
+        // (kill -9 included); only a power loss may drop the last ones. FULL would fsync every commit.
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         do {
             pool = try DatabasePool(path: path, configuration: config)
             try pool.write { db in try Self.migrate(db) }
@@ -174,16 +177,6 @@ public final class SQLiteStore: Store {
         }
     }
 
-    public func updateRun(_ run: RunRecord) async throws {
-        try await write { db in
-            try db.execute(sql: """
-                UPDATE runs SET flow = ?2, flow_hash = ?3, status = ?4, trigger = ?5, input = ?6, idempotency_key = ?7,
-                    created = ?8, started = ?9, ended = ?10, error = ?11 WHERE id = ?1
-                """, arguments: Self.runArguments(run))
-            if db.changesCount == 0 { throw StoreError.notFound("run \(run.id)") }
-        }
-    }
-
     public func run(id: String) async throws -> RunRecord? {
         try await read { db in try Row.fetchOne(db, sql: "SELECT * FROM runs WHERE id = ?", arguments: [id]).map(Self.runRecord) }
     }
@@ -208,14 +201,41 @@ public final class SQLiteStore: Store {
 
     // MARK: - Task attempts and checkpoints
 
-    public func saveAttempt(_ attempt: TaskAttempt) async throws {
+    public func commit(_ batch: StoreBatch) async throws {
+        if batch.isEmpty && batch.fence == nil { return }
         try await write { db in
-            try db.execute(sql: """
-                INSERT INTO attempts (run_id, task, attempt, status, started, ended, error) VALUES (?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (run_id, task, attempt) DO UPDATE SET
-                    status = excluded.status, started = excluded.started, ended = excluded.ended, error = excluded.error
-                """, arguments: [attempt.runID, attempt.task, attempt.attempt, attempt.status.rawValue, Self.time(attempt.started),
-                                 attempt.ended.map(Self.time), attempt.error])
+            if let fence = batch.fence {
+                let generation = try Int64.fetchOne(db, sql: "SELECT generation FROM queue WHERE run_id = ?", arguments: [fence.name])
+                if generation != fence.generation {
+                    throw StoreError.leaseLost("run \(fence.name) is no longer claimed by \(fence.holder) (generation \(fence.generation))")
+                }
+            }
+            for run in batch.runs {
+                try db.execute(sql: """
+                    UPDATE runs SET flow = ?2, flow_hash = ?3, status = ?4, trigger = ?5, input = ?6, idempotency_key = ?7,
+                        created = ?8, started = ?9, ended = ?10, error = ?11 WHERE id = ?1
+                    """, arguments: Self.runArguments(run))
+                if db.changesCount == 0 { throw StoreError.notFound("run \(run.id)") }
+            }
+            if !batch.attempts.isEmpty {
+                let statement = try db.cachedStatement(sql: """
+                    INSERT INTO attempts (run_id, task, attempt, status, started, ended, error) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (run_id, task, attempt) DO UPDATE SET
+                        status = excluded.status, started = excluded.started, ended = excluded.ended, error = excluded.error
+                    """)
+                for a in batch.attempts {
+                    try statement.execute(arguments: [a.runID, a.task, a.attempt, a.status.rawValue, Self.time(a.started),
+                                                      a.ended.map(Self.time), a.error])
+                }
+            }
+            if !batch.checkpoints.isEmpty {
+                let statement = try db.cachedStatement(sql: "INSERT OR REPLACE INTO checkpoints (run_id, task, output) VALUES (?, ?, ?)")
+                for c in batch.checkpoints { try statement.execute(arguments: [c.runID, c.key, Self.json(c.output)]) }
+            }
+            if !batch.events.isEmpty {
+                let statement = try db.cachedStatement(sql: "INSERT INTO run_events (run_id, event) VALUES (?, ?)")
+                for e in batch.events { try statement.execute(arguments: [e.runID, Self.json(e.event)]) }
+            }
         }
     }
 
@@ -230,13 +250,6 @@ public final class SQLiteStore: Store {
         }
     }
 
-    public func saveCheckpoint(runID: String, task: String, output: Value) async throws {
-        try await write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO checkpoints (run_id, task, output) VALUES (?, ?, ?)",
-                           arguments: [runID, task, Self.json(output)])
-        }
-    }
-
     public func checkpoints(runID: String) async throws -> [String: Value] {
         try await read { db in
             var out: [String: Value] = [:]
@@ -248,13 +261,6 @@ public final class SQLiteStore: Store {
     }
 
     // MARK: - Run event log
-
-    public func appendEvents(runID: String, _ events: [Value]) async throws {
-        try await write { db in
-            let statement = try db.cachedStatement(sql: "INSERT INTO run_events (run_id, event) VALUES (?, ?)")
-            for e in events { try statement.execute(arguments: [runID, Self.json(e)]) }
-        }
-    }
 
     public func events(runID: String) async throws -> [Value] {
         try await read { db in
@@ -422,13 +428,24 @@ public final class SQLiteStore: Store {
             guard let row = try Row.fetchOne(db, sql: """
                 SELECT run_id, generation FROM queue WHERE worker IS NULL OR expires <= ? ORDER BY queued, rowid LIMIT 1
                 """, arguments: [Self.time(now)]) else { return nil }
-            let runID: String = row["run_id"]
-            let generation: Int64 = row["generation"] + 1
-            let expires = now.addingTimeInterval(ttl)
-            try db.execute(sql: "UPDATE queue SET worker = ?, generation = ?, expires = ? WHERE run_id = ?",
-                           arguments: [worker, generation, Self.time(expires), runID])
-            return Lease(name: runID, holder: worker, generation: generation, expires: expires)
+            return try Self.claim(db, runID: row["run_id"], generation: row["generation"] + 1, worker: worker, ttl: ttl, now: now)
         }
+    }
+
+    public func claim(runID: String, worker: String, ttl: Double, now: Date) async throws -> Lease? {
+        try await write { db in
+            guard let generation = try Int64.fetchOne(db, sql: """
+                SELECT generation FROM queue WHERE run_id = ? AND (worker IS NULL OR expires <= ?)
+                """, arguments: [runID, Self.time(now)]) else { return nil }
+            return try Self.claim(db, runID: runID, generation: generation + 1, worker: worker, ttl: ttl, now: now)
+        }
+    }
+
+    private static func claim(_ db: Database, runID: String, generation: Int64, worker: String, ttl: Double, now: Date) throws -> Lease {
+        let expires = now.addingTimeInterval(ttl)
+        try db.execute(sql: "UPDATE queue SET worker = ?, generation = ?, expires = ? WHERE run_id = ?",
+                       arguments: [worker, generation, time(expires), runID])
+        return Lease(name: runID, holder: worker, generation: generation, expires: expires)
     }
 
     public func heartbeat(_ claim: Lease, ttl: Double, now: Date) async throws -> Lease? {

@@ -93,8 +93,8 @@ public enum StoreConformance {
                                  ended: t0.addingTimeInterval(3))
             try await store.saveAttempt(a2)
             try expectEqual(try await store.attempts(runID: "r"), [a1, a2], "attempts")
-            try await store.saveCheckpoint(runID: "r", task: "fetch", output: ["rows": [1, 2, 3]])
-            try await store.saveCheckpoint(runID: "r", task: "store", output: .null)
+            try await store.saveCheckpoint(runID: "r", key: "fetch", output: ["rows": [1, 2, 3]])
+            try await store.saveCheckpoint(runID: "r", key: "store", output: .null)
             try expectEqual(try await store.checkpoints(runID: "r"), ["fetch": ["rows": [1, 2, 3]], "store": .null], "checkpoints")
             try expectEqual(try await store.checkpoints(runID: "other"), [:], "another run")
         },
@@ -200,6 +200,47 @@ public enum StoreConformance {
             try expect(try await store.finish(re!), "the new worker finishes")
             try expect(try await store.finish(hb!), "w1 finishes")
             try expect(try await store.claimRun(worker: "w1", ttl: 10, now: t0.addingTimeInterval(100)) == nil, "queue empty")
+        },
+        Case(name: "a batch lands whole or not at all") { store in
+            var r = try await store.createRun(run("b1"), idempotencyWindow: 0)
+            r.status = .running
+            let attempt = TaskAttempt(runID: "b1", task: "a", attempt: 1, status: .succeeded, started: t0, ended: t0.addingTimeInterval(1))
+            try await store.commit(StoreBatch(runs: [r], attempts: [attempt], checkpoints: [.init(runID: "b1", key: "a", output: 7)],
+                                              events: [.init(runID: "b1", event: ["type": "task_completed"])]))
+            try expectEqual(try await store.run(id: "b1")?.status, .running, "run updated")
+            try expectEqual(try await store.attempts(runID: "b1"), [attempt], "attempt")
+            try expectEqual(try await store.checkpoints(runID: "b1"), ["a": 7], "checkpoint")
+            try expectEqual(try await store.events(runID: "b1").count, 1, "event")
+            // An unknown run in the batch: nothing of it is written.
+            do {
+                try await store.commit(StoreBatch(runs: [run("nope")], checkpoints: [.init(runID: "b1", key: "b", output: 8)],
+                                                  events: [.init(runID: "b1", event: ["type": "x"])]))
+                throw Failure(message: "a batch updating an unknown run should throw", line: #line)
+            } catch let error as StoreError {
+                try expectEqual(error, .notFound("run nope"), "error")
+            }
+            try expectEqual(try await store.checkpoints(runID: "b1"), ["a": 7], "no checkpoint from the failed batch")
+            try expectEqual(try await store.events(runID: "b1").count, 1, "no event from the failed batch")
+        },
+        Case(name: "fenced writes fail once the claim has moved on") { store in
+            _ = try await store.createRun(run("f1"), idempotencyWindow: 0)
+            try await store.enqueue(runID: "f1", now: t0)
+            let first = try await store.claim(runID: "f1", worker: "w1", ttl: 10, now: t0)
+            try expectEqual(first?.holder, "w1", "claimed by id")
+            try expect(try await store.claim(runID: "f1", worker: "w2", ttl: 10, now: t0.addingTimeInterval(5)) == nil,
+                       "a live claim cannot be taken")
+            try expect(try await store.claim(runID: "absent", worker: "w2", ttl: 10, now: t0) == nil, "an unqueued run cannot be claimed")
+            try await store.commit(StoreBatch(checkpoints: [.init(runID: "f1", key: "a", output: 1)], fence: first))
+            let second = try await store.claim(runID: "f1", worker: "w2", ttl: 10, now: t0.addingTimeInterval(11))
+            try expect((second?.generation ?? 0) > (first?.generation ?? 0), "expired claim taken with a higher generation")
+            do {
+                try await store.commit(StoreBatch(checkpoints: [.init(runID: "f1", key: "b", output: 2)], fence: first))
+                throw Failure(message: "a write under a lost claim should throw", line: #line)
+            } catch let error as StoreError {
+                guard case .leaseLost = error else { throw Failure(message: "expected leaseLost, got \(error)", line: #line) }
+            }
+            try await store.commit(StoreBatch(checkpoints: [.init(runID: "f1", key: "b", output: 3)], fence: second))
+            try expectEqual(try await store.checkpoints(runID: "f1"), ["a": 1, "b": 3], "only current claims write")
         },
         Case(name: "queue: concurrent claimers never share a run") { store in
             for i in 0..<30 { try await store.enqueue(runID: "q\(i)", now: t0.addingTimeInterval(Double(i))) }

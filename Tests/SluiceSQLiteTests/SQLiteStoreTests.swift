@@ -30,7 +30,7 @@ struct SQLiteStoreTests {
             let store = try SQLiteStore(path: path)
             _ = try await store.createRun(RunRecord(id: "r1", flow: "f", flowHash: "h", trigger: "cli", created: Date(timeIntervalSince1970: 1)),
                                           idempotencyWindow: 0)
-            try await store.saveCheckpoint(runID: "r1", task: "a", output: ["x": 1])
+            try await store.saveCheckpoint(runID: "r1", key: "a", output: ["x": 1])
         }
         let again = try SQLiteStore(path: path)
         #expect(try await again.run(id: "r1")?.flow == "f")

@@ -19,6 +19,15 @@ public final class MemoryStore: Store {
         var queue: [(runID: String, queued: Date, claim: Lease?)] = []
         var claimGenerations: [String: Int64] = [:]
 
+        mutating func claim(at i: Int, worker: String, ttl: Double, now: Date) -> Lease {
+            let runID = queue[i].runID
+            let generation = (claimGenerations[runID] ?? 0) + 1
+            claimGenerations[runID] = generation
+            let claim = Lease(name: runID, holder: worker, generation: generation, expires: now.addingTimeInterval(ttl))
+            queue[i].claim = claim
+            return claim
+        }
+
         mutating func nextRevision(_ bucket: KVBucket) -> Int64 {
             let r = (revisions[bucket] ?? 0) + 1
             revisions[bucket] = r
@@ -70,13 +79,6 @@ public final class MemoryStore: Store {
         }
     }
 
-    public func updateRun(_ run: RunRecord) async throws {
-        try state.withLock { s throws(StoreError) in
-            guard s.runs[run.id] != nil else { throw StoreError.notFound("run \(run.id)") }
-            s.runs[run.id] = run
-        }
-    }
-
     public func run(id: String) async throws -> RunRecord? {
         state.withLock { $0.runs[id] }
     }
@@ -92,15 +94,24 @@ public final class MemoryStore: Store {
 
     // MARK: Task attempts and checkpoints
 
-    public func saveAttempt(_ attempt: TaskAttempt) async throws {
-        state.withLock { s in
-            var list = s.attempts[attempt.runID] ?? []
-            if let i = list.firstIndex(where: { $0.task == attempt.task && $0.attempt == attempt.attempt }) {
-                list[i] = attempt
-            } else {
-                list.append(attempt)
+    public func commit(_ batch: StoreBatch) async throws {
+        try state.withLock { s throws(StoreError) in
+            if let fence = batch.fence, s.queue.first(where: { $0.runID == fence.name })?.claim?.generation != fence.generation {
+                throw StoreError.leaseLost("run \(fence.name) is no longer claimed by \(fence.holder) (generation \(fence.generation))")
             }
-            s.attempts[attempt.runID] = list
+            for run in batch.runs where s.runs[run.id] == nil { throw StoreError.notFound("run \(run.id)") }
+            for run in batch.runs { s.runs[run.id] = run }
+            for attempt in batch.attempts {
+                var list = s.attempts[attempt.runID] ?? []
+                if let i = list.firstIndex(where: { $0.task == attempt.task && $0.attempt == attempt.attempt }) {
+                    list[i] = attempt
+                } else {
+                    list.append(attempt)
+                }
+                s.attempts[attempt.runID] = list
+            }
+            for c in batch.checkpoints { s.checkpoints[c.runID, default: [:]][c.key] = c.output }
+            for e in batch.events { s.events[e.runID, default: []].append(e.event) }
         }
     }
 
@@ -108,19 +119,11 @@ public final class MemoryStore: Store {
         state.withLock { $0.attempts[runID] ?? [] }
     }
 
-    public func saveCheckpoint(runID: String, task: String, output: Value) async throws {
-        state.withLock { $0.checkpoints[runID, default: [:]][task] = output }
-    }
-
     public func checkpoints(runID: String) async throws -> [String: Value] {
         state.withLock { $0.checkpoints[runID] ?? [:] }
     }
 
     // MARK: Run event log
-
-    public func appendEvents(runID: String, _ events: [Value]) async throws {
-        state.withLock { $0.events[runID, default: []] += events }
-    }
 
     public func events(runID: String) async throws -> [Value] {
         state.withLock { $0.events[runID] ?? [] }
@@ -249,12 +252,16 @@ public final class MemoryStore: Store {
     public func claimRun(worker: String, ttl: Double, now: Date) async throws -> Lease? {
         state.withLock { s in
             guard let i = s.queue.firstIndex(where: { $0.claim.map { $0.expires <= now } ?? true }) else { return nil }
-            let runID = s.queue[i].runID
-            let generation = (s.claimGenerations[runID] ?? 0) + 1
-            s.claimGenerations[runID] = generation
-            let claim = Lease(name: runID, holder: worker, generation: generation, expires: now.addingTimeInterval(ttl))
-            s.queue[i].claim = claim
-            return claim
+            return s.claim(at: i, worker: worker, ttl: ttl, now: now)
+        }
+    }
+
+    public func claim(runID: String, worker: String, ttl: Double, now: Date) async throws -> Lease? {
+        state.withLock { s in
+            guard let i = s.queue.firstIndex(where: { $0.runID == runID && ($0.claim.map { $0.expires <= now } ?? true) }) else {
+                return nil
+            }
+            return s.claim(at: i, worker: worker, ttl: ttl, now: now)
         }
     }
 

@@ -22,26 +22,26 @@ public protocol Store: Sendable {
     /// Records a new run. With an idempotency key already used by a run created at or after
     /// `window`'s start, nothing is created and that earlier run comes back instead.
     func createRun(_ run: RunRecord, idempotencyWindow: Double) async throws -> RunRecord
-    /// Replaces a run's record (status, timing, error). Throws `StoreError.notFound` for an unknown id.
-    func updateRun(_ run: RunRecord) async throws
     func run(id: String) async throws -> RunRecord?
     /// Newest first.
     func runs(_ filter: RunFilter) async throws -> [RunRecord]
 
     // MARK: Task attempts and checkpoints
 
-    /// Records an attempt or replaces the one with the same run, task and attempt number.
-    func saveAttempt(_ attempt: TaskAttempt) async throws
+    /// Applies every write of `batch` in one transaction, or none of them: run updates
+    /// (`StoreError.notFound` for an unknown run), attempts (replacing the one with the same
+    /// run, task and number), checkpoints and events. With a `fence`, nothing is written unless
+    /// that queue claim is still current (`StoreError.leaseLost`): a worker that lost its run
+    /// cannot overwrite the work of the one that took it over.
+    func commit(_ batch: StoreBatch) async throws
     /// In the order they started.
     func attempts(runID: String) async throws -> [TaskAttempt]
-    /// A completed task's output; resume takes it instead of running the task again.
-    func saveCheckpoint(runID: String, task: String, output: Value) async throws
+    /// Completed tasks' outputs by checkpoint key; resume takes them instead of running the tasks again.
     func checkpoints(runID: String) async throws -> [String: Value]
 
     // MARK: Run event log
 
-    /// Appends events (as their JSON objects) to a run's log, in order.
-    func appendEvents(runID: String, _ events: [Value]) async throws
+    /// The run's event log (each event as its JSON object), in the order committed.
     func events(runID: String) async throws -> [Value]
 
     // MARK: Result cache
@@ -90,6 +90,9 @@ public protocol Store: Sendable {
     /// heartbeating): a lease named by the run's id, held by `worker`, with a higher generation
     /// each time. nil when nothing is claimable.
     func claimRun(worker: String, ttl: Double, now: Date) async throws -> Lease?
+    /// Claims one queued run by id, when it is unclaimed or its claim expired (resume after a
+    /// crash, or a run its creator executes itself). nil when it is not queued or held by a live claim.
+    func claim(runID: String, worker: String, ttl: Double, now: Date) async throws -> Lease?
     /// Extends a claim; nil when it was lost (expired and reclaimed by another worker).
     func heartbeat(_ claim: Lease, ttl: Double, now: Date) async throws -> Lease?
     /// Takes a run off the queue for good (it ended); false when the claim was lost.
@@ -102,13 +105,70 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
     /// The store cannot be opened or used: a path or connection problem, with the reason.
     case unavailable(String)
     case corrupt(String)
+    /// A fenced write found that the run's claim had passed to another worker.
+    case leaseLost(String)
 
     public var description: String {
         switch self {
         case .notFound(let what): return "not found: \(what)"
         case .unavailable(let why): return "store unavailable: \(why)"
         case .corrupt(let why): return "store corrupt: \(why)"
+        case .leaseLost(let what): return "lease lost: \(what)"
         }
+    }
+}
+
+/// Writes that land together: one transaction per task completion, not one per row.
+public struct StoreBatch: Sendable {
+    public struct Checkpoint: Sendable, Equatable {
+        public var runID: String
+        /// The task's name, with its scatter position when it ran once per item (`task@0.3`).
+        public var key: String
+        public var output: Value
+        public init(runID: String, key: String, output: Value) {
+            self.runID = runID
+            self.key = key
+            self.output = output
+        }
+    }
+
+    public struct RunEvent: Sendable, Equatable {
+        public var runID: String
+        public var event: Value
+        public init(runID: String, event: Value) {
+            self.runID = runID
+            self.event = event
+        }
+    }
+
+    public var runs: [RunRecord]
+    public var attempts: [TaskAttempt]
+    public var checkpoints: [Checkpoint]
+    public var events: [RunEvent]
+    /// The queue claim the writes are made under, if any.
+    public var fence: Lease?
+
+    public init(runs: [RunRecord] = [], attempts: [TaskAttempt] = [], checkpoints: [Checkpoint] = [], events: [RunEvent] = [],
+                fence: Lease? = nil) {
+        self.runs = runs
+        self.attempts = attempts
+        self.checkpoints = checkpoints
+        self.events = events
+        self.fence = fence
+    }
+
+    public var isEmpty: Bool { runs.isEmpty && attempts.isEmpty && checkpoints.isEmpty && events.isEmpty }
+}
+
+extension Store {
+    /// Replaces a run's record (status, timing, error). Throws `StoreError.notFound` for an unknown id.
+    public func updateRun(_ run: RunRecord) async throws { try await commit(StoreBatch(runs: [run])) }
+    public func saveAttempt(_ attempt: TaskAttempt) async throws { try await commit(StoreBatch(attempts: [attempt])) }
+    public func saveCheckpoint(runID: String, key: String, output: Value) async throws {
+        try await commit(StoreBatch(checkpoints: [.init(runID: runID, key: key, output: output)]))
+    }
+    public func appendEvents(runID: String, _ events: [Value]) async throws {
+        try await commit(StoreBatch(events: events.map { .init(runID: runID, event: $0) }))
     }
 }
 
