@@ -161,6 +161,29 @@ public enum StoreConformance {
             let none = try await store.changes(.runtime, prefix: "w.", afterRevision: changed.last!.revision, now: t0)
             try expect(none.isEmpty, "nothing after the newest revision")
         },
+        Case(name: "key-value: a watcher sees changes under its prefix as they happen") { store in
+            let start = try await store.put(.runtime, "w.before", 0, ttl: nil, now: t0)
+            let stream = store.watch(.runtime, prefix: "w.", afterRevision: start.revision, interval: 0.05, now: { t0 })
+            let seen = Task {
+                var keys: [String] = []
+                for try await entry in stream {
+                    keys.append(entry.key)
+                    if keys.count == 2 { break }
+                }
+                return keys
+            }
+            try await store.put(.runtime, "x.other", 1, ttl: nil, now: t0)
+            try await store.put(.runtime, "w.one", 1, ttl: nil, now: t0)
+            try await store.put(.runtime, "w.two", 2, ttl: nil, now: t0)
+            // Bounded: a watcher that never delivers fails the case instead of hanging it.
+            let guardTask = Task {
+                try await Task.sleep(for: .seconds(10))
+                seen.cancel()
+            }
+            let keys = try await seen.value
+            guardTask.cancel()
+            try expectEqual(keys, ["w.one", "w.two"], "watched keys")
+        },
         Case(name: "leases: one holder at a time, fencing generations, expiry") { store in
             let a = try await store.acquireLease("leader", holder: "a", ttl: 10, now: t0)
             try expectEqual(a?.generation, 1, "first generation")

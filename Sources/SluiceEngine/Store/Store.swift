@@ -70,6 +70,10 @@ public protocol Store: Sendable {
     /// Changes to keys under `prefix` after the entries the caller has seen: entries whose
     /// revision is above `afterRevision` (deletions are not reported). A backend may poll.
     func changes(_ bucket: KVBucket, prefix: String, afterRevision: Int64, now: Date) async throws -> [KVEntry]
+    /// Every change under `prefix` after `afterRevision`, as it happens, until the consumer stops
+    /// iterating. The default polls `changes` every `interval` seconds; PostgreSQL is woken by NOTIFY.
+    func watch(_ bucket: KVBucket, prefix: String, afterRevision: Int64, interval: Double,
+               now: @escaping @Sendable () -> Date) -> AsyncThrowingStream<KVEntry, any Error>
 
     // MARK: Leases
 
@@ -161,6 +165,39 @@ public struct StoreBatch: Sendable {
 }
 
 extension Store {
+    public func watch(_ bucket: KVBucket, prefix: String, afterRevision: Int64, interval: Double = 0.25,
+                      now: @escaping @Sendable () -> Date) -> AsyncThrowingStream<KVEntry, any Error> {
+        pollChanges(bucket, prefix: prefix, afterRevision: afterRevision, interval: interval, now: now, wait: nil)
+    }
+
+    /// Polls `changes` every `interval` seconds. With `wait`, it polls again when `wait(interval)`
+    /// returns instead: a backend that is told of changes returns early.
+    public func pollChanges(_ bucket: KVBucket, prefix: String, afterRevision: Int64, interval: Double,
+                            now: @escaping @Sendable () -> Date,
+                            wait: (@Sendable (Double) async throws -> Void)?) -> AsyncThrowingStream<KVEntry, any Error> {
+        let (stream, continuation) = AsyncThrowingStream<KVEntry, any Error>.makeStream()
+        let pause = wait ?? { seconds in try await Task.sleep(for: .seconds(seconds)) }
+        let poller = Task {
+            var seen = afterRevision
+            do {
+                while !Task.isCancelled {
+                    for entry in try await changes(bucket, prefix: prefix, afterRevision: seen, now: now()) {
+                        seen = max(seen, entry.revision)
+                        continuation.yield(entry)
+                    }
+                    try await pause(interval)
+                }
+                continuation.finish()
+            } catch is CancellationError {
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        continuation.onTermination = { _ in poller.cancel() }
+        return stream
+    }
+
     /// Replaces a run's record (status, timing, error). Throws `StoreError.notFound` for an unknown id.
     public func updateRun(_ run: RunRecord) async throws { try await commit(StoreBatch(runs: [run])) }
     public func saveAttempt(_ attempt: TaskAttempt) async throws { try await commit(StoreBatch(attempts: [attempt])) }
