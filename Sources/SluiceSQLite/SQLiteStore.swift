@@ -451,8 +451,8 @@ public final class SQLiteStore: Store {
     public func heartbeat(_ claim: Lease, ttl: Double, now: Date) async throws -> Lease? {
         try await write { db in
             let expires = now.addingTimeInterval(ttl)
-            try db.execute(sql: "UPDATE queue SET expires = ? WHERE run_id = ? AND generation = ? AND expires > ?",
-                           arguments: [Self.time(expires), claim.name, claim.generation, Self.time(now)])
+            try db.execute(sql: "UPDATE queue SET expires = ? WHERE run_id = ? AND generation = ?",
+                           arguments: [Self.time(expires), claim.name, claim.generation])
             return db.changesCount == 1 ? Lease(name: claim.name, holder: claim.holder, generation: claim.generation, expires: expires) : nil
         }
     }

@@ -214,6 +214,8 @@ public enum StoreConformance {
             try expect(try await store.claimRun(worker: "w3", ttl: 10, now: t0.addingTimeInterval(4)) == nil, "nothing left")
             let hb = try await store.heartbeat(c1!, ttl: 10, now: t0.addingTimeInterval(9))
             try expect(hb != nil, "heartbeat extends")
+            let late = try await store.heartbeat(hb!, ttl: 10, now: t0.addingTimeInterval(25))
+            try expectEqual(late?.generation, hb?.generation, "a late heartbeat keeps a claim nobody took")
             // w2 stops heartbeating: its run is reclaimed after the claim expires.
             let re = try await store.claimRun(worker: "w3", ttl: 10, now: t0.addingTimeInterval(14))
             try expectEqual(re?.name, "r2", "expired claim reclaimed")
@@ -221,7 +223,7 @@ public enum StoreConformance {
             try expect(try await store.heartbeat(c2!, ttl: 10, now: t0.addingTimeInterval(14)) == nil, "the old worker lost it")
             try expect(!(try await store.finish(c2!)), "and cannot finish it")
             try expect(try await store.finish(re!), "the new worker finishes")
-            try expect(try await store.finish(hb!), "w1 finishes")
+            try expect(try await store.finish(late!), "w1 finishes")
             try expect(try await store.claimRun(worker: "w1", ttl: 10, now: t0.addingTimeInterval(100)) == nil, "queue empty")
         },
         Case(name: "a batch lands whole or not at all") { store in

@@ -31,7 +31,12 @@ public struct Engine: Sendable {
     /// object when nil). `onRunFinished` sees every run as it ends.
     public func run(_ plan: FlowPlan, input: Event? = nil,
                     onRunFinished: @escaping @Sendable (RunReport) -> Void = { _ in }) async -> ExecutionSummary {
-        let execution = FlowExecution(plan: plan, onRunFinished: onRunFinished)
+        await run(plan, input: input, durable: nil, onRunFinished: onRunFinished)
+    }
+
+    func run(_ plan: FlowPlan, input: Event?, durable: DurableRun?,
+             onRunFinished: @escaping @Sendable (RunReport) -> Void) async -> ExecutionSummary {
+        let execution = FlowExecution(plan: plan, durable: durable, onRunFinished: onRunFinished)
         return await execution.run(input: input)
     }
 

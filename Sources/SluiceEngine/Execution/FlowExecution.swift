@@ -46,9 +46,12 @@ final class FlowExecution: Sendable {
     private let scatterCounter = Atomic<UInt64>(0)
     private let state = Mutex(State())
     let runPrefix: String
+    /// The store record of a workflow's run, when it is durable.
+    let durable: DurableRun?
 
-    init(plan: FlowPlan, onRunFinished: @escaping @Sendable (RunReport) -> Void) {
+    init(plan: FlowPlan, durable: DurableRun? = nil, onRunFinished: @escaping @Sendable (RunReport) -> Void) {
         self.plan = plan
+        self.durable = plan.sources.isEmpty ? durable : nil
         self.stages = plan.stages.map { $0.fresh() }
         self.clock = plan.clock
         self.bus = plan.bus
@@ -160,7 +163,8 @@ final class FlowExecution: Sendable {
     /// Creates a run holding one token, makes it active, announces it and arms its deadline.
     private func register(limited: Bool, startedBy task: String?) -> RunState {
         let number = runCounter.add(1, ordering: .relaxed).newValue
-        let run = RunState(number: number, prefix: runPrefix, startedAt: clock.uptime(), limited: limited, execution: self)
+        let run = RunState(number: number, prefix: runPrefix, startedAt: clock.uptime(), limited: limited, execution: self,
+                           durable: number == 1 ? durable : nil)
         run.retain()
         state.withLock {
             $0.activeRuns[ObjectIdentifier(run)] = run

@@ -85,8 +85,11 @@ final class RunState: Sendable {
     private let failedFlag = Atomic<Bool>(false)
     private let inner = Mutex(Inner())
     unowned let execution: FlowExecution
+    /// Set when the run is recorded in a store: it checkpoints its tasks there.
+    let durable: DurableRun?
 
-    init(number: UInt64, prefix: String, startedAt: Duration, limited: Bool = true, execution: FlowExecution) {
+    init(number: UInt64, prefix: String, startedAt: Duration, limited: Bool = true, execution: FlowExecution, durable: DurableRun? = nil) {
+        self.durable = durable
         self.number = number
         self.limited = limited
         self.prefix = prefix
@@ -94,7 +97,7 @@ final class RunState: Sendable {
         self.execution = execution
     }
 
-    var id: String { "\(prefix)-\(number)" }
+    var id: String { durable?.id ?? "\(prefix)-\(number)" }
 
     var isFailed: Bool { failedFlag.load(ordering: .relaxed) }
 

@@ -279,10 +279,21 @@ final class Stage: Sendable {
             route(.event(envelope.event), from: envelope, &out, execution)
             return
         }
-        var attempt = 1
+        let durable = run.durable
+        let key = durable.map { _ in DurableRun.key(task: name, scatter: envelope.scatter) } ?? ""
+        if let saved = durable?.checkpointed(key) {
+            // Done by an earlier process: its output is taken, the task is not run again.
+            if shared.bus.wantsTaskEvents { shared.emit(.taskCompleted, run: run, task: name, message: "from checkpoint") }
+            route(saved, from: envelope, &out, execution)
+            return
+        }
+        // On resume, attempts go on counting from the interrupted one.
+        var attempt = (durable?.priorAttempts[key] ?? 0) + 1
         while true {
             let context = TaskContext(config: renderedConfig, taskName: name, attempt: attempt, shared: shared, run: run)
             let started = shared.clock.uptime()
+            let startTime = durable == nil ? Date.distantPast : shared.clock.now()
+            durable?.attemptStarted(key, attempt: attempt, at: startTime)
             if shared.bus.wantsTaskEvents { shared.emit(.taskStarted, run: run, task: name, attempt: attempt) }
             do {
                 if let limiter = execution.parallelLimiter { await limiter.acquire() }
@@ -292,6 +303,17 @@ final class Stage: Sendable {
                     execution.parallelLimiter?.release()
                 }
                 let output = try await attemptOnce(processor, envelope.event, context)
+                if let durable {
+                    // Stored before any child starts: a resumed run never redoes this task.
+                    do {
+                        try await durable.completed(key, attempt: attempt, started: startTime, ended: shared.clock.now(), output: output)
+                    } catch {
+                        durable.lost.withLock { $0 = $0 ?? "\(error)" }
+                        execution.noteInterrupted(name)
+                        run.markCancelled()
+                        return
+                    }
+                }
                 if shared.bus.wantsTaskEvents {
                     shared.emit(.taskCompleted, run: run, task: name, attempt: attempt, duration: shared.clock.uptime() - started)
                 }
@@ -304,6 +326,7 @@ final class Stage: Sendable {
                     return
                 }
                 let taskError = Stage.classify(error)
+                durable?.attemptFailed(key, attempt: attempt, started: startTime, ended: shared.clock.now(), error: taskError.message)
                 let retryable = taskError.code == .timeout ? retry.retryOnTimeout : taskError.retryable
                 if retryable && attempt < retry.maxAttempts && !run.isFailed {
                     let delay = retry.delay(beforeRetry: attempt, random: random())

@@ -268,7 +268,7 @@ public final class MemoryStore: Store {
     public func heartbeat(_ claim: Lease, ttl: Double, now: Date) async throws -> Lease? {
         state.withLock { s in
             guard let i = s.queue.firstIndex(where: { $0.runID == claim.name }), let current = s.queue[i].claim,
-                  current.generation == claim.generation, current.expires > now else { return nil }
+                  current.generation == claim.generation else { return nil }
             let renewed = Lease(name: claim.name, holder: claim.holder, generation: claim.generation,
                                 expires: now.addingTimeInterval(ttl))
             s.queue[i].claim = renewed

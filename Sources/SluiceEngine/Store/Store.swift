@@ -97,7 +97,8 @@ public protocol Store: Sendable {
     /// Claims one queued run by id, when it is unclaimed or its claim expired (resume after a
     /// crash, or a run its creator executes itself). nil when it is not queued or held by a live claim.
     func claim(runID: String, worker: String, ttl: Double, now: Date) async throws -> Lease?
-    /// Extends a claim; nil when it was lost (expired and reclaimed by another worker).
+    /// Extends a claim; nil when it was lost (reclaimed by another worker). A claim that expired
+    /// but that nobody took yet is still the holder's: nothing else can have started the run.
     func heartbeat(_ claim: Lease, ttl: Double, now: Date) async throws -> Lease?
     /// Takes a run off the queue for good (it ended); false when the claim was lost.
     @discardableResult

@@ -1,0 +1,113 @@
+import Foundation
+import SluiceCore
+import Synchronization
+
+/// What a run needs to be durable: its id in the store, what an earlier process already did
+/// (checkpoints and attempt counts, on resume), and the claim its writes are fenced by.
+final class DurableRun: Sendable {
+    let id: String
+    let writer: StoreWriter
+    let checkpoints: [String: Value]
+    /// Attempts already made per checkpoint key (an interrupted one included).
+    let priorAttempts: [String: Int]
+    let fence: Lease?
+    /// Set when a write failed: the run stops, and stays resumable.
+    let lost = Mutex<String?>(nil)
+
+    init(id: String, writer: StoreWriter, checkpoints: [String: Value] = [:], priorAttempts: [String: Int] = [:], fence: Lease?) {
+        self.id = id
+        self.writer = writer
+        self.checkpoints = checkpoints
+        self.priorAttempts = priorAttempts
+        self.fence = fence
+    }
+
+    /// The key of a task's output in one run: its name, plus its position in each scatter it is under.
+    static func key(task: String, scatter: [ScatterFrame]) -> String {
+        scatter.isEmpty ? task : task + "@" + scatter.map { String($0.index) }.joined(separator: ".")
+    }
+
+    func checkpointed(_ key: String) -> TaskOutput? {
+        checkpoints[key].flatMap(TaskOutput.init(checkpoint:))
+    }
+
+    func attemptStarted(_ key: String, attempt: Int, at time: Date) {
+        writer.post(StoreBatch(attempts: [TaskAttempt(runID: id, task: key, attempt: attempt, status: .running, started: time)],
+                               fence: fence))
+    }
+
+    func attemptFailed(_ key: String, attempt: Int, started: Date, ended: Date, error: String) {
+        writer.post(StoreBatch(attempts: [TaskAttempt(runID: id, task: key, attempt: attempt, status: .failed, started: started,
+                                                      ended: ended, error: error)], fence: fence))
+    }
+
+    /// Records a completed attempt and its output in one transaction; returns once it is stored.
+    func completed(_ key: String, attempt: Int, started: Date, ended: Date, output: TaskOutput) async throws {
+        try await writer.commit(StoreBatch(
+            attempts: [TaskAttempt(runID: id, task: key, attempt: attempt, status: .succeeded, started: started, ended: ended)],
+            checkpoints: [.init(runID: id, key: key, output: output.checkpoint)], fence: fence))
+    }
+
+    func log(_ event: Value) {
+        writer.post(StoreBatch(events: [.init(runID: id, event: event)], fence: fence))
+    }
+}
+
+/// Sends each durable run's events to its log in the store.
+final class RunLogSink: EngineEventSink {
+    private let runs = Mutex<[String: DurableRun]>([:])
+
+    init() {}
+
+    func register(_ run: DurableRun) { runs.withLock { $0[run.id] = run } }
+    func unregister(_ run: DurableRun) { _ = runs.withLock { $0.removeValue(forKey: run.id) } }
+
+    func receive(_ event: EngineEvent) {
+        guard let run = runs.withLock({ $0[event.runID] }) else { return }
+        run.log(event.json)
+    }
+}
+
+extension TaskOutput {
+    /// The output as a checkpoint stores it.
+    var checkpoint: Value {
+        switch storage {
+        case .none: return ["drop": true]
+        case .one(let e): return ["event": e.checkpoint]
+        case .many(let es): return ["events": .array(es.map(\.checkpoint))]
+        }
+    }
+
+    init?(checkpoint: Value) {
+        if let e = checkpoint["event"], let event = Event(checkpoint: e) {
+            self = .event(event)
+        } else if case .array(let list)? = checkpoint["events"] {
+            let events = list.compactMap(Event.init(checkpoint:))
+            guard events.count == list.count else { return nil }
+            self = .events(events)
+        } else if checkpoint["drop"] == true {
+            self = .drop
+        } else {
+            return nil
+        }
+    }
+}
+
+extension Event {
+    var checkpoint: Value {
+        var o: Value.Object = ["id": .string(id), "subject": .string(subject), "data": data, "meta": .object(meta),
+                               "timestamp": .int(timestamp)]
+        if let error { o["error"] = ["task": .string(error.task), "message": .string(error.message)] }
+        return .object(o)
+    }
+
+    init?(checkpoint v: Value) {
+        guard case .string(let id)? = v["id"], case .string(let subject)? = v["subject"], let data = v["data"],
+              case .object(let meta)? = v["meta"], case .int(let timestamp)? = v["timestamp"] else { return nil }
+        var error: EventError?
+        if case .string(let task)? = v["error"]?["task"], case .string(let message)? = v["error"]?["message"] {
+            error = EventError(task: task, message: message)
+        }
+        self.init(id: id, subject: subject, data: data, meta: meta, timestamp: timestamp, error: error)
+    }
+}

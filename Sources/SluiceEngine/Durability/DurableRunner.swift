@@ -1,0 +1,369 @@
+import Foundation
+import SluiceCore
+import Synchronization
+
+/// Runs workflows durably on a store: every run is recorded, every task's output is
+/// checkpointed as it completes, and a run whose process died is resumed from its checkpoints
+/// by the next process (or a `sluice worker`) once its claim expires.
+///
+/// A run is executed under a claim from the store's run queue, renewed by a heartbeat. Every
+/// write is fenced by that claim, so a process that lost it (stopped, partitioned, too slow to
+/// heartbeat) can no longer record anything for the run and stops working on it.
+public final class DurableRunner: Sendable {
+    public struct Options: Sendable {
+        /// How long a claim lasts without a heartbeat: a dead process's runs are taken over after this.
+        public var claimTTL: Double
+        /// A second trigger with the same idempotency key within this many seconds returns the first run.
+        public var idempotencyWindow: Double
+        /// This process's name in claims and leases.
+        public var worker: String
+
+        public init(claimTTL: Double = 15, idempotencyWindow: Double = 86_400, worker: String = DurableRunner.defaultWorkerName()) {
+            self.claimTTL = claimTTL
+            self.idempotencyWindow = idempotencyWindow
+            self.worker = worker
+        }
+
+        var heartbeatInterval: Double { claimTTL / 3 }
+    }
+
+    /// How a durable run ended in this process.
+    public struct Outcome: Sendable {
+        public enum Ending: Sendable, Equatable {
+            /// The run ended (completed, failed or cancelled); `record` says how.
+            case finished
+            /// An idempotency key matched an earlier run: nothing was started.
+            case reused
+            /// Stopped here (Ctrl-C, shutdown) and left resumable.
+            case interrupted
+            /// The claim passed to another process, or the store failed: this process stopped working on it.
+            case lost(String)
+        }
+
+        public var record: RunRecord
+        public var ending: Ending
+        /// The run's result (leaf outputs), when it completed.
+        public var result: Value?
+        public var summary: ExecutionSummary?
+    }
+
+    public let store: any Store
+    public let options: Options
+    let engine: Engine
+    let runLog = RunLogSink()
+    let writer: StoreWriter
+    /// Turns a stored definition back into a flow (the caller's loader and task catalog).
+    let load: @Sendable (StoredFlow) throws -> FlowDefinition
+    private let plans = Mutex<[String: FlowPlan]>([:])
+
+    /// The key under which a finished run's result is kept with its checkpoints.
+    static let resultKey = "$result"
+
+    public init(engine: Engine, store: any Store, options: Options = Options(),
+                load: @escaping @Sendable (StoredFlow) throws -> FlowDefinition) {
+        var engine = engine
+        engine.sinks.append(runLog)
+        self.engine = engine
+        self.store = store
+        self.options = options
+        self.writer = StoreWriter(store: store)
+        self.load = load
+    }
+
+    public static func defaultWorkerName() -> String {
+        var host = [CChar](repeating: 0, count: 256)
+        gethostname(&host, host.count)
+        let name = String(decoding: host.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return "\(name):\(getpid()):\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
+    }
+
+    /// A new run id: sortable by creation time, unique across processes.
+    public static func newRunID(at date: Date) -> String {
+        let millis = String(UInt64(date.timeIntervalSince1970 * 1000), radix: 36)
+        let random = String(UInt64.random(in: 0..<(1 << 40)), radix: 36)
+        return millis + "-" + String(repeating: "0", count: max(0, 8 - random.count)) + random
+    }
+
+    /// Prepares a flow with this runner's engine (its events go to the run log).
+    public func prepare(_ definition: FlowDefinition) throws(FlowErrors) -> FlowPlan {
+        try engine.prepare(definition)
+    }
+
+    private var now: Date { engine.clock.now() }
+
+    // MARK: - Starting, resuming, retrying
+
+    /// Records a new run of `plan` (whose definition's text is `source`), claims it and runs it here.
+    public func start(_ plan: FlowPlan, source: String, input: Value = .emptyObject, trigger: String = "cli",
+                      idempotencyKey: String? = nil) async throws -> Outcome {
+        let flow = StoredFlow(name: plan.definition.name, source: source, created: now)
+        try await store.saveFlow(flow)
+        plans.withLock { $0[flow.hash] = $0[flow.hash] ?? plan }
+        let record = RunRecord(id: Self.newRunID(at: now), flow: flow.name, flowHash: flow.hash, status: .queued, trigger: trigger,
+                               input: input, idempotencyKey: idempotencyKey, created: now)
+        let stored = try await store.createRun(record, idempotencyWindow: options.idempotencyWindow)
+        if stored.id != record.id {
+            return Outcome(record: stored, ending: .reused, result: try await result(of: stored))
+        }
+        return try await claimAndExecute(stored, plan: plan)
+    }
+
+    /// Records a new run to be executed by whichever worker claims it first.
+    public func enqueue(_ plan: FlowPlan, source: String, input: Value = .emptyObject, trigger: String = "cli",
+                        idempotencyKey: String? = nil) async throws -> RunRecord {
+        let flow = StoredFlow(name: plan.definition.name, source: source, created: now)
+        try await store.saveFlow(flow)
+        let record = RunRecord(id: Self.newRunID(at: now), flow: flow.name, flowHash: flow.hash, status: .queued, trigger: trigger,
+                               input: input, idempotencyKey: idempotencyKey, created: now)
+        let stored = try await store.createRun(record, idempotencyWindow: options.idempotencyWindow)
+        if stored.id == record.id { try await store.enqueue(runID: stored.id, now: now) }
+        return stored
+    }
+
+    /// Resumes an unfinished run here: its completed tasks come from their checkpoints.
+    public func resume(runID: String) async throws -> Outcome {
+        guard let record = try await store.run(id: runID) else { throw StoreError.notFound("run \(runID)") }
+        if record.status.isFinal {
+            throw DurableError("run \(runID) has already ended (\(record.status)); `sluice runs retry \(runID)` starts it again")
+        }
+        return try await claimAndExecute(record, plan: try await plan(for: record))
+    }
+
+    /// Resumes every unfinished run (of `flow`, or of any flow) that no live process holds.
+    /// Answers what became of each.
+    public func resumeOrphans(flow: String? = nil) async throws -> [Outcome] {
+        var outcomes: [Outcome] = []
+        for record in try await store.runs(RunFilter(flow: flow, statuses: [.queued, .running], limit: 1000)).reversed() {
+            try await store.enqueue(runID: record.id, now: now)
+            guard let claim = try await store.claim(runID: record.id, worker: options.worker, ttl: options.claimTTL, now: now) else {
+                continue
+            }
+            outcomes.append(try await execute(record, plan: try await plan(for: record), claim: claim))
+        }
+        return outcomes
+    }
+
+    /// Starts `runID` again as a new run with the same flow definition and input. Tasks that
+    /// completed in the old run keep their outputs, except `from` and everything downstream of
+    /// it, which run again; without `from`, only what did not complete runs.
+    public func retry(runID: String, from task: String? = nil) async throws -> Outcome {
+        guard let old = try await store.run(id: runID) else { throw StoreError.notFound("run \(runID)") }
+        let plan = try await plan(for: old)
+        var redo: Set<String> = []
+        if let task {
+            guard plan.definition.task(named: task) != nil else {
+                let names = plan.definition.tasks.map(\.name).joined(separator: ", ")
+                throw DurableError("flow '\(old.flow)' has no task '\(task)' (its tasks: \(names))")
+            }
+            redo = plan.definition.downstream(of: task)
+        }
+        let kept = try await store.checkpoints(runID: runID).filter { key, _ in
+            let name = key.split(separator: "@", maxSplits: 1).first.map(String.init) ?? key
+            return key != Self.resultKey && !redo.contains(name)
+        }
+        let record = RunRecord(id: Self.newRunID(at: now), flow: old.flow, flowHash: old.flowHash, status: .queued, trigger: "retry",
+                               input: old.input, created: now)
+        _ = try await store.createRun(record, idempotencyWindow: 0)
+        try await store.commit(StoreBatch(
+            checkpoints: kept.map { .init(runID: record.id, key: $0.key, output: $0.value) },
+            events: [.init(runID: record.id, event: ["type": "run_retried", "run": .string(record.id), "from_run": .string(runID),
+                                                     "from_task": task.map(Value.string) ?? .null])]))
+        return try await claimAndExecute(record, plan: plan)
+    }
+
+    /// Marks a run cancelled. A process executing it stops at its next heartbeat; a queued run
+    /// is dropped when a worker claims it.
+    public func cancel(runID: String, reason: String = "cancelled") async throws -> RunRecord {
+        guard var record = try await store.run(id: runID) else { throw StoreError.notFound("run \(runID)") }
+        if record.status.isFinal { throw DurableError("run \(runID) has already ended (\(record.status))") }
+        record.status = .cancelled
+        record.ended = now
+        record.error = reason
+        try await store.commit(StoreBatch(runs: [record], events: [.init(runID: runID, event: ["type": "run_cancelled",
+                                                                                             "run": .string(runID)])]))
+        return record
+    }
+
+    // MARK: - Workers
+
+    /// Claims and executes queued runs (and runs whose process died), `concurrency` at a time,
+    /// until the calling task is cancelled.
+    public func work(concurrency: Int = 4, poll: Duration = .milliseconds(100)) async {
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<max(1, concurrency) {
+                group.addTask {
+                    while !Task.isCancelled {
+                        do {
+                            if try await self.workOnce() == nil { try await Task.sleep(for: poll) }
+                        } catch is CancellationError {
+                            return
+                        } catch {
+                            self.engine.sinks.first?.receive(EngineEvent(.log, flow: "", runID: "", message: "worker: \(error)",
+                                                                         level: "error", timestamp: self.now))
+                            try? await Task.sleep(for: poll)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Claims one run and executes it; nil when nothing was claimable.
+    public func workOnce() async throws -> Outcome? {
+        guard let claim = try await store.claimRun(worker: options.worker, ttl: options.claimTTL, now: now) else { return nil }
+        guard let record = try await store.run(id: claim.name), !record.status.isFinal else {
+            try await store.finish(claim)
+            return try await store.run(id: claim.name).map { Outcome(record: $0, ending: .finished) }
+        }
+        let plan: FlowPlan
+        do {
+            plan = try await self.plan(for: record)
+        } catch {
+            // A definition this process cannot load fails the run rather than looping on it.
+            var failed = record
+            failed.status = .failed
+            failed.ended = now
+            failed.error = "cannot load the flow definition: \(error)"
+            try await store.commit(StoreBatch(runs: [failed], fence: claim))
+            try await store.finish(claim)
+            return Outcome(record: failed, ending: .finished)
+        }
+        return try await execute(record, plan: plan, claim: claim)
+    }
+
+    // MARK: - Executing a claimed run
+
+    private func claimAndExecute(_ record: RunRecord, plan: FlowPlan) async throws -> Outcome {
+        try await store.enqueue(runID: record.id, now: now)
+        guard let claim = try await store.claim(runID: record.id, worker: options.worker, ttl: options.claimTTL, now: now) else {
+            throw DurableError("run \(record.id) is being executed by another process; it can be resumed once that one stops "
+                               + "heartbeating (claims last \(Int(options.claimTTL.rounded(.up))) s)")
+        }
+        return try await execute(record, plan: plan, claim: claim)
+    }
+
+    private func execute(_ record: RunRecord, plan: FlowPlan, claim: Lease) async throws -> Outcome {
+        var record = record
+        let checkpoints = try await store.checkpoints(runID: record.id)
+        var prior: [String: Int] = [:]
+        for a in try await store.attempts(runID: record.id) { prior[a.task] = max(prior[a.task] ?? 0, a.attempt) }
+        let durable = DurableRun(id: record.id, writer: writer, checkpoints: checkpoints, priorAttempts: prior, fence: claim)
+        runLog.register(durable)
+        defer { runLog.unregister(durable) }
+
+        record.status = .running
+        record.started = record.started ?? now
+        try await writer.commit(StoreBatch(runs: [record], fence: claim))
+
+        let reports = ReportCollector()
+        let (input, runID, engine) = (record.input, record.id, self.engine)
+        let work = Task { await engine.run(plan, input: Event(data: input), durable: durable) { reports.add($0) } }
+        let heartbeat = Task { await self.keepClaim(claim, runID: runID, work: work) }
+        let summary = await withTaskCancellationHandler { await work.value } onCancel: { work.cancel() }
+        heartbeat.cancel()
+        let stopReason = await heartbeat.value
+
+        if let lost = durable.lost.withLock({ $0 }) ?? stopReason.flatMap({ $0 == "cancelled" ? nil : $0 }) {
+            return Outcome(record: record, ending: .lost(lost), summary: summary)
+        }
+        if let current = try await store.run(id: record.id), current.status == .cancelled {
+            try? await writer.flush()
+            try await store.finish(claim)
+            return Outcome(record: current, ending: .finished, summary: summary)
+        }
+        if summary.interrupted {
+            // Stopped from outside (Ctrl-C, shutdown): left resumable at once, by any process.
+            try? await writer.flush()
+            _ = try? await store.heartbeat(claim, ttl: 0, now: now)
+            return Outcome(record: record, ending: .interrupted, summary: summary)
+        }
+        let report = reports.reports.first
+        record.status = report?.status ?? .failed
+        record.ended = now
+        record.error = report?.error
+        var batch = StoreBatch(runs: [record], fence: claim)
+        if record.status == .completed, let report {
+            batch.checkpoints.append(.init(runID: record.id, key: Self.resultKey, output: report.resultValue))
+        }
+        do {
+            try await writer.commit(batch)
+        } catch let error as StoreError {
+            if case .leaseLost(let why) = error { return Outcome(record: record, ending: .lost(why), summary: summary) }
+            throw error
+        }
+        try await store.finish(claim)
+        return Outcome(record: record, ending: .finished, result: report?.resultValue, summary: summary)
+    }
+
+    /// Renews the claim until cancelled; stops the run's work when the claim is lost or the
+    /// run was cancelled from elsewhere, and answers why ("cancelled" for the latter).
+    private func keepClaim(_ claim: Lease, runID: String, work: Task<ExecutionSummary, Never>) async -> String? {
+        var claim = claim
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: .seconds(options.heartbeatInterval))
+            } catch {
+                return nil
+            }
+            do {
+                guard let renewed = try await store.heartbeat(claim, ttl: options.claimTTL, now: now) else {
+                    work.cancel()
+                    return "the claim on run \(runID) expired and may have passed to another process"
+                }
+                claim = renewed
+                if try await store.run(id: runID)?.status == .cancelled {
+                    work.cancel()
+                    return "cancelled"
+                }
+            } catch {
+                // A store that cannot be reached: keep trying until the claim would have run out.
+                if now >= claim.expires {
+                    work.cancel()
+                    return "the store could not be reached to renew the claim on run \(runID): \(error)"
+                }
+            }
+        }
+        return nil
+    }
+
+    // MARK: - Definitions and results
+
+    /// The plan of the exact definition a run was started with.
+    func plan(for record: RunRecord) async throws -> FlowPlan {
+        if let plan = plans.withLock({ $0[record.flowHash] }) { return plan }
+        guard let flow = try await store.flow(hash: record.flowHash) else {
+            throw StoreError.corrupt("run \(record.id) refers to flow definition \(record.flowHash), which is not in the store")
+        }
+        let plan = try engine.prepare(try load(flow))
+        plans.withLock { $0[flow.hash] = $0[flow.hash] ?? plan }
+        return plan
+    }
+
+    /// A completed run's result, as recorded when it ended.
+    public func result(of record: RunRecord) async throws -> Value? {
+        guard record.status == .completed else { return nil }
+        return try await store.checkpoints(runID: record.id)[Self.resultKey]
+    }
+}
+
+/// A durable-run request that cannot be carried out, with the reason.
+public struct DurableError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+extension FlowDefinition {
+    /// `task` and every task that depends on it, directly or not.
+    public func downstream(of task: String) -> Set<String> {
+        var found: Set<String> = [task]
+        var changed = true
+        while changed {
+            changed = false
+            for t in tasks where !found.contains(t.name) && t.dependencies.contains(where: found.contains) {
+                found.insert(t.name)
+                changed = true
+            }
+        }
+        return found
+    }
+}
