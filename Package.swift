@@ -83,7 +83,7 @@ let package = Package(
         .executableTarget(
             name: "sluice",
             dependencies: [
-                "SluiceCore", "SluiceConfig", "SluiceEngine", "SluiceTasks", "SluiceScript",
+                "SluiceCore", "SluiceConfig", "SluiceEngine", "SluiceTasks", "SluiceScript", "SluiceSQLite", "SluicePostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             // A release `sluice` is one self-contained binary: the Swift runtime and Foundation
@@ -93,7 +93,8 @@ let package = Package(
         ),
         .executableTarget(
             name: "SluiceBench",
-            dependencies: ["SluiceCore", "SluiceConfig", "SluiceEngine", "SluiceTasks", "SluiceTesting", "SluiceScript"],
+            dependencies: ["SluiceCore", "SluiceConfig", "SluiceEngine", "SluiceTasks", "SluiceTesting", "SluiceScript", "SluiceSQLite",
+                           "SluicePostgres"],
             path: "Sources/SluiceBench"
         ),
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),

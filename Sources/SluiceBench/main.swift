@@ -221,6 +221,8 @@ func hopBenchmark(_ title: String, yaml: String, tasks: Int) async {
 if wanted("chain") { await hopBenchmark("chain of 100 tasks", yaml: chainYAML(100), tasks: 100) }
 if wanted("fanout") { await hopBenchmark("fan-out to 100 tasks + join", yaml: fanOutYAML(100), tasks: 102) }
 
+if wanted("durable") { await durableBenchmark() }
+
 if wanted("stream") {
     let events = quick ? 50_000 : 1_000_000
     let (elapsed, _) = await timeStream(events: events, stages: 3)

@@ -23,6 +23,17 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print no events, only results (and errors).")
     var quiet = false
 
+    @Option(name: .long, help: "A second run with this key (within 24 h) returns the first run's result instead of running again.")
+    var idempotencyKey: String?
+
+    @Flag(name: .long, help: "Record the run for a `sluice worker` to execute, print its id and return.")
+    var queue = false
+
+    @Option(name: .long, help: "With --queue: how many runs to queue.")
+    var count = 1
+
+    @OptionGroup var storeOptions: StoreOptions
+
     enum EventFormat: String, ExpressibleByArgument, CaseIterable { case human, json }
 
     func run() async throws {
@@ -58,18 +69,60 @@ struct RunCommand: AsyncParsableCommand {
         if !quiet {
             sinks.append(events == .json ? JSONEventPrinter() as any EngineEventSink : HumanEventPrinter(color: Console.stderrIsTerminal))
         }
-        let engine = Engine(registry: BuiltinTasks.registry, sinks: sinks)
-        let plan: FlowPlan
-        do {
-            plan = try engine.prepare(definition)
-        } catch {
-            printErrors(error)
+        // A workflow is recorded in the store and resumable; a stream relies on its source
+        // (at-least-once delivery) and runs in memory.
+        let isStream = definition.tasks.contains { BuiltinTasks.registry.registration(for: $0.type)?.spec.kind == .source }
+        if isStream || storeOptions.isMemory {
+            if queue { throw ValidationError("--queue needs a durable store and a flow without a source") }
+            let engine = Engine(registry: BuiltinTasks.registry, sinks: sinks)
+            let plan: FlowPlan
+            do {
+                plan = try engine.prepare(definition)
+            } catch {
+                printErrors(error)
+                throw ExitCode(ExitStatus.invalidInput)
+            }
+            let input = inputValue
+            let status = definition.settings.requireLeaderElection
+                ? try await runAsLeader(definition.name) { await runInMemory(engine, plan, input: input) }
+                : await runInMemory(engine, plan, input: input)
+            if status != ExitStatus.success { throw ExitCode(status) }
+        } else {
+            try await runDurably(definition, input: inputValue, sinks: sinks)
+        }
+    }
+
+    /// Runs `body` only while this process holds the flow's leader lease in the store; waits
+    /// for it first, and starts again if it is lost. Ctrl-C stops the wait too.
+    private func runAsLeader(_ flowName: String, _ body: @escaping @Sendable () async -> Int32) async throws -> Int32 {
+        if storeOptions.isMemory {
+            Console.error("error: require_leader_election needs a store shared by the processes (--store PATH or postgres://...)")
             throw ExitCode(ExitStatus.invalidInput)
         }
+        let opened = try await storeOptions.open(besides: flow)
+        let options = try storeOptions.runnerOptions()
+        let leadership = Leadership(store: opened.store, name: "flow:" + flowName, holder: options.worker, ttl: options.claimTTL)
+        let quiet = self.quiet
+        let work = Task {
+            await leadership.run(onChange: { leading, lease in
+                guard !quiet else { return }
+                Console.error(leading ? "leading flow '\(flowName)' (lease generation \(lease?.generation ?? 0))"
+                                      : "lost the lead of flow '\(flowName)'; waiting to take it again")
+            }, body)
+        }
+        if !quiet { Console.error("waiting to lead flow '\(flowName)' (require_leader_election)") }
+        let interrupts = InterruptHandler { work.cancel() }
+        let status = await work.value
+        interrupts.stop()
+        await opened.close()
+        return status ?? ExitStatus.interrupted
+    }
+
+    private func runInMemory(_ engine: Engine, _ plan: FlowPlan, input: Value?) async -> Int32 {
 
         let pretty = Console.stdoutIsTerminal
         let work = Task {
-            await engine.run(plan, input: inputValue.map { Event(data: $0) }) { report in
+            await engine.run(plan, input: input.map { Event(data: $0) }) { report in
                 guard report.status == .completed else { return }
                 // In a stream, a run that reached no leaf (filtered out, or absorbed into a
                 // buffer's batch) has nothing to print; a workflow always prints its result.
@@ -77,16 +130,95 @@ struct RunCommand: AsyncParsableCommand {
                 Console.output(report.resultValue.jsonString(pretty ? .prettyPrinted : .compact))
             }
         }
-        let interrupts = InterruptHandler { work.cancel() }
-        let summary = await work.value
-        interrupts.stop()
-
+        let summary = await withTaskCancellationHandler {
+            let interrupts = InterruptHandler { work.cancel() }
+            defer { interrupts.stop() }
+            return await work.value
+        } onCancel: {
+            work.cancel()
+        }
         if summary.interrupted {
             let tasks = summary.interruptedTasks
             Console.error("interrupted" + (tasks.isEmpty ? "" : "; tasks stopped: \(tasks.joined(separator: ", "))"))
-            throw ExitCode(ExitStatus.interrupted)
+            return ExitStatus.interrupted
         }
-        if summary.runsFailed > 0 || summary.runsCancelled > 0 { throw ExitCode(ExitStatus.runFailed) }
+        return summary.runsFailed > 0 || summary.runsCancelled > 0 ? ExitStatus.runFailed : ExitStatus.success
+    }
+
+    private func runDurably(_ definition: FlowDefinition, input: Value?, sinks: [any EngineEventSink]) async throws {
+        guard count >= 1 else { throw ValidationError("--count must be at least 1") }
+        let source: String
+        do {
+            source = try String(contentsOfFile: flow, encoding: .utf8)
+        } catch {
+            Console.error("error: cannot read \(flow): \(error.localizedDescription)")
+            throw ExitCode(ExitStatus.invalidInput)
+        }
+        let opened = try await storeOptions.open(besides: flow)
+        let status: Int32
+        do {
+            status = try await execute(definition, source: source, input: input ?? .emptyObject,
+                                       runner: try storeOptions.runner(opened.store, sinks: sinks))
+        } catch {
+            await opened.close()
+            throw error
+        }
+        await opened.close()
+        if status != ExitStatus.success { throw ExitCode(status) }
+    }
+
+    private func execute(_ definition: FlowDefinition, source: String, input: Value, runner: DurableRunner) async throws -> Int32 {
+        let plan: FlowPlan
+        do {
+            plan = try runner.prepare(definition)
+        } catch {
+            printErrors(error)
+            return ExitStatus.invalidInput
+        }
+        if queue {
+            for _ in 0..<count {
+                let record = try await runner.enqueue(plan, source: source, input: input, idempotencyKey: idempotencyKey)
+                Console.output(record.id)
+            }
+            return ExitStatus.success
+        }
+        let work = Task {
+            // Runs of this flow that a crashed process left behind go first.
+            for outcome in try await runner.resumeOrphans(flow: plan.definition.name) {
+                Console.error("resumed interrupted run \(outcome.record.id): \(outcome.record.status)")
+            }
+            return try await runner.start(plan, source: source, input: input, trigger: "cli", idempotencyKey: idempotencyKey)
+        }
+        let interrupts = InterruptHandler { work.cancel() }
+        defer { interrupts.stop() }
+        let outcome: DurableRunner.Outcome
+        do {
+            outcome = try await work.value
+        } catch {
+            Console.error("error: \(error)")
+            return ExitStatus.runFailed
+        }
+        let id = outcome.record.id
+        let pretty = Console.stdoutIsTerminal
+        switch outcome.ending {
+        case .interrupted:
+            let tasks = outcome.summary?.interruptedTasks ?? []
+            Console.error("interrupted" + (tasks.isEmpty ? "" : "; tasks stopped: \(tasks.joined(separator: ", "))")
+                          + "; resume with: sluice runs resume \(id)")
+            return ExitStatus.interrupted
+        case .lost(let why):
+            Console.error("error: run \(id) stopped here: \(why)")
+            return ExitStatus.runFailed
+        case .reused:
+            Console.error("run \(id) already has idempotency key '\(idempotencyKey ?? "")' (\(outcome.record.status)); not started again")
+        case .finished:
+            break
+        }
+        if let result = outcome.result { Console.output(result.jsonString(pretty ? .prettyPrinted : .compact)) }
+        switch outcome.record.status {
+        case .completed, .running, .queued: return ExitStatus.success
+        default: return ExitStatus.runFailed
+        }
     }
 }
 

@@ -60,9 +60,14 @@ struct NativeFlowReader {
                 settings.bufferSize = readPositiveInt(node, what: "flow 'buffer_size'", errors: &errors) ?? settings.bufferSize
             case "max_runs_in_flight":
                 settings.maxRunsInFlight = readPositiveInt(node, what: "flow 'max_runs_in_flight'", errors: &errors) ?? settings.maxRunsInFlight
-            case "require_leader_election", "parallel_instances":
-                // Flowgen's multi-node knobs: accepted so Flowgen flows load; they matter once
-                // several processes share a store.
+            case "require_leader_election":
+                if case .bool(let b)? = node.scalar {
+                    settings.requireLeaderElection = b
+                } else {
+                    errors.append(FlowError(.typeMismatch, "flow 'require_leader_election' must be true or false, found \(node.kindName)", at: node.location))
+                }
+            case "parallel_instances":
+                // Flowgen's multi-node knob: accepted so Flowgen flows load.
                 settings.inertFields.append(member.key)
                 warnings.append(FlowError(.invalidValue, "'\(member.key)' is accepted but has no effect when a flow runs in one process", at: member.keyLocation))
             default:

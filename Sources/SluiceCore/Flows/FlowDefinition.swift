@@ -38,6 +38,9 @@ public struct FlowSettings: Sendable {
     public var bufferSize: Int
     /// Runs of a streaming flow that may be in progress at once (each holds memory).
     public var maxRunsInFlight: Int
+    /// Run on one process at a time among those sharing a store (the holder of the flow's
+    /// leader lease); another takes over when it dies.
+    public var requireLeaderElection = false
     /// True for FlowEngine workflows: values travel between tasks through named ports.
     public var usesPorts = false
     /// Fields Sluice accepts for compatibility but does not act on yet; the loader warns about them.

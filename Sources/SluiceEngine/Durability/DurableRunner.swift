@@ -57,7 +57,7 @@ public final class DurableRunner: Sendable {
     private let plans = Mutex<[String: FlowPlan]>([:])
 
     /// The key under which a finished run's result is kept with its checkpoints.
-    static let resultKey = "$result"
+    public static let resultKey = "$result"
 
     public init(engine: Engine, store: any Store, options: Options = Options(),
                 load: @escaping @Sendable (StoredFlow) throws -> FlowDefinition) {

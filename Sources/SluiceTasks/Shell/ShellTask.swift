@@ -212,6 +212,16 @@ enum ChildProcess {
         return unsafeBitCast(symbol, to: AddChdir.self)
     }()
 
+    private typealias AddClosefrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34+): the child gets only its
+    /// standard streams, not descriptors Sluice inherited without close-on-exec (a parent's
+    /// pipe kept open by a long-lived child would hold that parent's reader).
+    private static let addClosefrom: AddClosefrom? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(symbol, to: AddClosefrom.self)
+    }()
+
     private static func spawn(executable: String, arguments: [String], environment: [String: String], workdir: String?,
                               feedsStdin: Bool) throws -> Spawned {
         try spawnLock.withLock { _ throws -> Spawned in
@@ -236,6 +246,7 @@ enum ChildProcess {
         posix_spawn_file_actions_adddup2(&actions, out.write, 1)
         posix_spawn_file_actions_adddup2(&actions, err.write, 2)
         if let workdir, let addChdir { _ = addChdir(&actions, workdir) }
+        if let addClosefrom { _ = addClosefrom(&actions, 3) }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

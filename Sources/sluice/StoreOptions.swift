@@ -1,0 +1,71 @@
+import ArgumentParser
+import Foundation
+import SluiceConfig
+import SluiceCore
+import SluiceEngine
+import SluicePostgres
+import SluiceSQLite
+import SluiceTasks
+
+/// Where runs are recorded: `--store`, else `SLUICE_STORE`, else `.sluice/sluice.db` beside the flows.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "Where runs are recorded: a SQLite file path, a postgres:// URL, or 'memory' (nothing kept). Default: $SLUICE_STORE, else .sluice/sluice.db beside the flow.",
+        valueName: "path|url"))
+    var store: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Seconds a run's claim lasts without a heartbeat; a crashed process's runs are resumable after this. Default: $SLUICE_CLAIM_TTL, else 15.",
+        valueName: "seconds"))
+    var claimTTL: Double?
+
+    /// The store's location, for messages.
+    func location(besides flowPath: String?) -> String {
+        if let store { return store }
+        if let env = ProcessInfo.processInfo.environment["SLUICE_STORE"], !env.isEmpty { return env }
+        let dir = flowPath.map { ($0 as NSString).deletingLastPathComponent } ?? ""
+        return (dir.isEmpty ? "" : dir + "/") + ".sluice/sluice.db"
+    }
+
+    var isMemory: Bool { location(besides: nil) == "memory" }
+
+    /// Opens the store; a problem is printed with the location and exits with status 2.
+    func open(besides flowPath: String?) async throws -> OpenStore {
+        let location = location(besides: flowPath)
+        do {
+            if location == "memory" { return OpenStore(store: MemoryStore(), close: {}) }
+            if location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") {
+                let pg = try await PostgresStore.connect(url: location)
+                return OpenStore(store: pg, close: { await pg.close() })
+            }
+            return OpenStore(store: try SQLiteStore(path: location), close: {})
+        } catch {
+            Console.error("error: \(error)")
+            throw ExitCode(ExitStatus.invalidInput)
+        }
+    }
+
+    func runnerOptions() throws -> DurableRunner.Options {
+        var options = DurableRunner.Options()
+        let env = ProcessInfo.processInfo.environment["SLUICE_CLAIM_TTL"]
+        if let ttl = claimTTL ?? env.flatMap(Double.init) {
+            guard ttl > 0 else { throw ValidationError("--claim-ttl must be above 0 seconds") }
+            options.claimTTL = ttl
+        }
+        return options
+    }
+
+    /// A runner on `store` that loads stored definitions with the built-in tasks.
+    func runner(_ store: any Store, sinks: [any EngineEventSink]) throws -> DurableRunner {
+        let engine = Engine(registry: BuiltinTasks.registry, sinks: sinks)
+        let loader = makeLoader()
+        return DurableRunner(engine: engine, store: store, options: try runnerOptions()) { flow in
+            try loader.load(text: flow.source, file: flow.name)
+        }
+    }
+}
+
+struct OpenStore {
+    let store: any Store
+    let close: @Sendable () async -> Void
+}
