@@ -111,7 +111,10 @@ let package = Package(
         ),
         .testTarget(name: "SluiceTestingTests", dependencies: ["SluiceTesting"]),
         .testTarget(name: "SluiceSQLiteTests", dependencies: ["SluiceSQLite", "SluiceTesting"]),
-        .testTarget(name: "SluicePostgresTests", dependencies: ["SluicePostgres", "SluiceTesting"]),
+        .testTarget(
+            name: "SluicePostgresTests",
+            dependencies: ["SluicePostgres", "SluiceTesting", .product(name: "PostgresNIO", package: "postgres-nio")]
+        ),
         .testTarget(name: "SluiceScriptTests", dependencies: ["SluiceScript", "SluiceCore", "SluiceTesting"]),
         .testTarget(name: "SluiceCLITests", dependencies: ["SluiceCore"]),
     ]

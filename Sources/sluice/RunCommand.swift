@@ -222,36 +222,49 @@ struct RunCommand: AsyncParsableCommand {
     }
 }
 
-/// Turns the first Ctrl-C into cancellation of the run, and a second one into an immediate exit.
-final class InterruptHandler: @unchecked Sendable {
-    // Touched only on the handler's queue.
-    private var sources: [DispatchSourceSignal] = []
-    private var count = 0
-    private let queue = DispatchQueue(label: "sluice.signals")
+/// Turns the first Ctrl-C (or SIGTERM) into cancellation of what registered, and a second one
+/// into an immediate exit. Handlers nest (a leader's wait and the run inside it): the signals
+/// are taken over once per process, since setting a disposition again would undo the first.
+final class InterruptHandler: Sendable {
+    private struct Center {
+        var sources: [DispatchSourceSignal] = []
+        var handlers: [ObjectIdentifier: @Sendable () -> Void] = [:]
+        var count = 0
+    }
+
+    private static let queue = DispatchQueue(label: "sluice.signals")
+    // Touched only on `queue`.
+    nonisolated(unsafe) private static var center = Center()
 
     init(onInterrupt: @escaping @Sendable () -> Void) {
+        let id = ObjectIdentifier(self)
+        Self.queue.sync {
+            if Self.center.sources.isEmpty { Self.install() }
+            Self.center.handlers[id] = onInterrupt
+        }
+    }
+
+    private static func install() {
         for sig in [SIGINT, SIGTERM] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-            source.setEventHandler { [unowned self] in
-                count += 1
-                if count == 1 {
+            source.setEventHandler {
+                center.count += 1
+                if center.count == 1 {
                     Console.error("stopping (press Ctrl-C again to exit at once)")
-                    onInterrupt()
+                    for handler in center.handlers.values { handler() }
                 } else {
                     BuiltinTasks.killChildProcesses()
                     exit(ExitStatus.interrupted)
                 }
             }
             source.resume()
-            sources.append(source)
+            center.sources.append(source)
         }
     }
 
     func stop() {
-        queue.sync {
-            for s in sources { s.cancel() }
-            sources.removeAll()
-        }
+        let id = ObjectIdentifier(self)
+        Self.queue.sync { _ = Self.center.handlers.removeValue(forKey: id) }
     }
 }

@@ -166,9 +166,15 @@ public struct StoreBatch: Sendable {
 }
 
 extension Store {
-    public func watch(_ bucket: KVBucket, prefix: String, afterRevision: Int64, interval: Double = 0.25,
+    public func watch(_ bucket: KVBucket, prefix: String, afterRevision: Int64, interval: Double,
                       now: @escaping @Sendable () -> Date) -> AsyncThrowingStream<KVEntry, any Error> {
         pollChanges(bucket, prefix: prefix, afterRevision: afterRevision, interval: interval, now: now, wait: nil)
+    }
+
+    /// `watch` with the default poll interval (a quarter second); a backend told of changes wakes sooner.
+    public func watch(_ bucket: KVBucket, prefix: String, afterRevision: Int64,
+                      now: @escaping @Sendable () -> Date) -> AsyncThrowingStream<KVEntry, any Error> {
+        watch(bucket, prefix: prefix, afterRevision: afterRevision, interval: 0.25, now: now)
     }
 
     /// Polls `changes` every `interval` seconds. With `wait`, it polls again when `wait(interval)`
