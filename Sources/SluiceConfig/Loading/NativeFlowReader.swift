@@ -7,7 +7,7 @@ struct NativeFlowReader {
     let file: String
 
     /// Fields every task accepts besides its type's own.
-    static let commonFields = ["name", "depends_on", "retry", "timeout", "on_error", "concurrency", "when", "join"]
+    static let commonFields = ["name", "depends_on", "retry", "timeout", "on_error", "concurrency", "when", "join", "cache"]
     static let flowFields = ["name", "description", "labels", "tasks", "retry", "timeout", "max_parallel", "buffer_size",
                              "max_runs_in_flight", "require_leader_election", "parallel_instances"]
 
@@ -207,6 +207,19 @@ struct CommonFieldReader {
                     }
                 } else {
                     errors.append(FlowError(.typeMismatch, "'on_error' of \(owner) must be fail, continue or a task name, found \(value.kindName)", at: value.location))
+                }
+            case "cache":
+                // cache: {ttl: 1h}: an identical attempt (type, config, input) within the ttl reuses the stored output.
+                let ttlNode = value.members?.first(where: { $0.key == "ttl" })?.value
+                if let unknown = value.members?.first(where: { $0.key != "ttl" }) {
+                    errors.append(FlowError(.unknownField, "unknown field '\(unknown.key)' in 'cache' of \(owner) (it has only ttl)",
+                                            at: unknown.keyLocation))
+                } else if let ttlNode, let ttl = CommonFieldReader.duration(ttlNode, what: "'cache.ttl' of \(owner)", errors: &errors) {
+                    if ttl > .zero { task.cacheTTL = ttl } else {
+                        errors.append(FlowError(.invalidValue, "'cache.ttl' of \(owner) must be above zero", at: ttlNode.location))
+                    }
+                } else if ttlNode == nil {
+                    errors.append(FlowError(.invalidValue, "'cache' of \(owner) needs a ttl, e.g. cache: {ttl: 1h}", at: value.location))
                 }
             case "concurrency":
                 task.concurrency = CommonFieldReader.positiveInt(value, what: "'concurrency' of \(owner)", errors: &errors)

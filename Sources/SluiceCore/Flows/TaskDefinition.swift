@@ -19,6 +19,9 @@ public struct TaskDefinition: Sendable {
     /// Deadline for one attempt.
     public var timeout: Duration?
     public var onError: ErrorAction
+    /// Results of this task are cached for this long (in a durable run): an attempt with the
+    /// same type, config and input within it takes the stored output instead of running.
+    public var cacheTTL: Duration?
     /// How many events the task works on at once.
     public var concurrency: Int?
     /// A condition; when false the event does not go through this task (its path ends here).

@@ -48,6 +48,28 @@ final class DurableRun: Sendable {
             checkpoints: [.init(runID: id, key: key, output: output.checkpoint)], fence: fence))
     }
 
+    /// Records a task's output taken from the result cache (no attempt ran).
+    func checkpoint(_ key: String, output: TaskOutput) async throws {
+        try await writer.commit(StoreBatch(checkpoints: [.init(runID: id, key: key, output: output.checkpoint)], fence: fence))
+    }
+
+    /// The result-cache key of an attempt: SHA-256 of the task type, its rendered config and its
+    /// input, as canonical JSON (sorted keys), so equal inputs written differently still match.
+    static func resultKey(type: String, config: Value.Object, input: Value) -> String {
+        let text = type + "\u{0}" + Value.object(config).jsonString(.canonical) + "\u{0}" + input.jsonString(.canonical)
+        return Digest.sha256Hex(Array(text.utf8))
+    }
+
+    /// A live cached output, or nil (a store problem only costs the cache: the task runs).
+    func cachedResult(_ key: String, now: Date) async -> TaskOutput? {
+        guard let value = try? await writer.store.cachedResult(key: key, now: now) else { return nil }
+        return TaskOutput(checkpoint: value)
+    }
+
+    func cacheResult(_ key: String, output: TaskOutput, expires: Date) async {
+        try? await writer.store.saveResult(key: key, value: output.checkpoint, expires: expires)
+    }
+
     func log(_ event: Value) {
         writer.post(StoreBatch(events: [.init(runID: id, event: event)], fence: fence))
     }

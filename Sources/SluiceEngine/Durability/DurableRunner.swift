@@ -55,6 +55,7 @@ public final class DurableRunner: Sendable {
     /// Turns a stored definition back into a flow (the caller's loader and task catalog).
     let load: @Sendable (StoredFlow) throws -> FlowDefinition
     private let plans = Mutex<[String: FlowPlan]>([:])
+    private let purged = Atomic<Bool>(false)
 
     /// The key under which a finished run's result is kept with its checkpoints.
     public static let resultKey = "$result"
@@ -208,8 +209,14 @@ public final class DurableRunner: Sendable {
         }
     }
 
+    /// Expired cached results are deleted, not only skipped: once when a process starts running.
+    private func purgeOnce() async throws {
+        if !purged.exchange(true, ordering: .relaxed) { _ = try await store.purgeExpiredResults(now: now) }
+    }
+
     /// Claims one run and executes it; nil when nothing was claimable.
     public func workOnce() async throws -> Outcome? {
+        try await purgeOnce()
         guard let claim = try await store.claimRun(worker: options.worker, ttl: options.claimTTL, now: now) else { return nil }
         guard let record = try await store.run(id: claim.name), !record.status.isFinal else {
             try await store.finish(claim)
@@ -234,6 +241,7 @@ public final class DurableRunner: Sendable {
     // MARK: - Executing a claimed run
 
     private func claimAndExecute(_ record: RunRecord, plan: FlowPlan) async throws -> Outcome {
+        try await purgeOnce()
         try await store.enqueue(runID: record.id, now: now)
         guard let claim = try await store.claim(runID: record.id, worker: options.worker, ttl: options.claimTTL, now: now) else {
             throw DurableError("run \(record.id) is being executed by another process; it can be resumed once that one stops "
@@ -253,7 +261,11 @@ public final class DurableRunner: Sendable {
 
         record.status = .running
         record.started = record.started ?? now
-        try await writer.commit(StoreBatch(runs: [record], fence: claim))
+        // Who holds the run, in its log: a run taken over after a crash shows both claims.
+        let claimed: Value = ["type": "run_claimed", "time": .string(EngineEvent.iso8601(now)), "run": .string(record.id),
+                              "worker": .string(claim.holder), "generation": .int(claim.generation),
+                              "resumed_tasks": .int(Int64(checkpoints.count))]
+        try await writer.commit(StoreBatch(runs: [record], events: [.init(runID: record.id, event: claimed)], fence: claim))
 
         let reports = ReportCollector()
         let (input, runID, engine) = (record.input, record.id, self.engine)

@@ -287,6 +287,23 @@ final class Stage: Sendable {
             route(saved, from: envelope, &out, execution)
             return
         }
+        var cache: (key: String, ttl: Duration)?
+        if let durable, let ttl = definition.cacheTTL {
+            let resultKey = DurableRun.resultKey(type: definition.type, config: renderedConfig, input: envelope.event.data)
+            cache = (resultKey, ttl)
+            if let hit = await durable.cachedResult(resultKey, now: shared.clock.now()) {
+                do {
+                    try await durable.checkpoint(key, output: hit)
+                } catch {
+                    durable.lost.withLock { $0 = $0 ?? "\(error)" }
+                    run.markCancelled()
+                    return
+                }
+                if shared.bus.wantsTaskEvents { shared.emit(.taskCompleted, run: run, task: name, message: "cache hit") }
+                route(hit, from: envelope, &out, execution)
+                return
+            }
+        }
         // On resume, attempts go on counting from the interrupted one.
         var attempt = (durable?.priorAttempts[key] ?? 0) + 1
         while true {
@@ -307,6 +324,7 @@ final class Stage: Sendable {
                     // Stored before any child starts: a resumed run never redoes this task.
                     do {
                         try await durable.completed(key, attempt: attempt, started: startTime, ended: shared.clock.now(), output: output)
+                        if let cache { await durable.cacheResult(cache.key, output: output, expires: shared.clock.now().addingTimeInterval(cache.ttl.seconds)) }
                     } catch {
                         durable.lost.withLock { $0 = $0 ?? "\(error)" }
                         execution.noteInterrupted(name)

@@ -78,7 +78,7 @@ struct DurableRunTests {
         let checkpoints = try await store.checkpoints(runID: stored.id)
         #expect(Set(checkpoints.keys) == ["a", "b", "c", "d", "$result"])
         let types = try await store.events(runID: stored.id).compactMap { $0["type"]?.stringValue }
-        #expect(types.first == "run_started" && types.last == "run_completed")
+        #expect(types.prefix(2) == ["run_claimed", "run_started"] && types.last == "run_completed")
         #expect(types.filter { $0 == "task_completed" }.count == 4)
         // Finished runs leave the queue.
         #expect(try await store.claimRun(worker: "w", ttl: 10, now: Date()) == nil)
@@ -127,6 +127,35 @@ struct DurableRunTests {
         #expect(second.result == first.result)
         #expect(log.count("a") == 1)
         #expect(try await store.runs(RunFilter()).count == 1)
+    }
+
+    @Test("A cached task's output is reused for the same type, config and input within its ttl")
+    func resultCache() async throws {
+        let store = MemoryStore()
+        let log = ExecutionLog()
+        let reg = log.tasks(blocking: false)
+        let recorder = EventRecorder()
+        let runner = makeRunner(store, reg, recorder: recorder)
+        let yaml = """
+            flow:
+              name: cached
+              tasks:
+                - step: {name: a, cache: {ttl: 1h}}
+                - step: {name: b}
+            """
+        let plan = try loadPlan(runner, reg, yaml)
+        let first = try await runner.start(plan, source: yaml, input: ["x": 1, "y": 2])
+        let second = try await runner.start(plan, source: yaml, input: ["y": 2, "x": 1])
+        #expect(log.count("a") == 1, "the second run took a from the cache (same input, keys in another order)")
+        #expect(log.count("b") == 2)
+        #expect(second.result == first.result)
+        #expect(recorder.events(.taskCompleted, task: "a").compactMap(\.message) == ["cache hit"])
+        #expect(try await store.checkpoints(runID: second.record.id)["a"] != nil, "a cache hit is checkpointed like a run")
+        _ = try await runner.start(plan, source: yaml, input: ["x": 2])
+        #expect(log.count("a") == 2, "another input misses")
+        #expect(throws: FlowErrors.self) {
+            try FlowLoader(catalog: reg.catalog).load(text: "flow:\n  tasks:\n    - step: {name: a, cache: {ttl: 1h, size: 3}}\n", file: "f.yaml")
+        }
     }
 
     @Test("Retry --from re-runs that task and what follows it; other outputs are kept")
