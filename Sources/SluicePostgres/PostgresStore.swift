@@ -478,6 +478,9 @@ public final class PostgresStore: Store {
             for event in batch.events {
                 try await Self.rows(c, "INSERT INTO run_events (run_id, event) VALUES (\(event.runID), \(Self.json(event.event)))")
             }
+            if let fence = batch.fence, batch.finishesClaim {
+                try await Self.rows(c, "DELETE FROM queue WHERE run_id = \(fence.name)")
+            }
         }
     }
 

@@ -236,6 +236,9 @@ public final class SQLiteStore: Store {
                 let statement = try db.cachedStatement(sql: "INSERT INTO run_events (run_id, event) VALUES (?, ?)")
                 for e in batch.events { try statement.execute(arguments: [e.runID, Self.json(e.event)]) }
             }
+            if let fence = batch.fence, batch.finishesClaim {
+                try db.execute(sql: "DELETE FROM queue WHERE run_id = ?", arguments: [fence.name])
+            }
         }
     }
 

@@ -266,6 +266,11 @@ public enum StoreConformance {
             }
             try await store.commit(StoreBatch(checkpoints: [.init(runID: "f1", key: "b", output: 3)], fence: second))
             try expectEqual(try await store.checkpoints(runID: "f1"), ["a": 1, "b": 3], "only current claims write")
+            var last = StoreBatch(checkpoints: [.init(runID: "f1", key: "c", output: 4)], fence: second)
+            last.finishesClaim = true
+            try await store.commit(last)
+            try expect(!(try await store.finish(second!)), "the batch took the run off the queue")
+            try expect(try await store.claimRun(worker: "w3", ttl: 10, now: t0.addingTimeInterval(100)) == nil, "nothing left to claim")
         },
         Case(name: "queue: concurrent claimers never share a run") { store in
             for i in 0..<30 { try await store.enqueue(runID: "q\(i)", now: t0.addingTimeInterval(Double(i))) }

@@ -97,9 +97,7 @@ public final class DurableRunner: Sendable {
     /// Records a new run of `plan` (whose definition's text is `source`), claims it and runs it here.
     public func start(_ plan: FlowPlan, source: String, input: Value = .emptyObject, trigger: String = "cli",
                       idempotencyKey: String? = nil) async throws -> Outcome {
-        let flow = StoredFlow(name: plan.definition.name, source: source, created: now)
-        try await store.saveFlow(flow)
-        plans.withLock { $0[flow.hash] = $0[flow.hash] ?? plan }
+        let flow = try await save(plan, source: source)
         let record = RunRecord(id: Self.newRunID(at: now), flow: flow.name, flowHash: flow.hash, status: .queued, trigger: trigger,
                                input: input, idempotencyKey: idempotencyKey, created: now)
         let stored = try await store.createRun(record, idempotencyWindow: options.idempotencyWindow)
@@ -112,13 +110,22 @@ public final class DurableRunner: Sendable {
     /// Records a new run to be executed by whichever worker claims it first.
     public func enqueue(_ plan: FlowPlan, source: String, input: Value = .emptyObject, trigger: String = "cli",
                         idempotencyKey: String? = nil) async throws -> RunRecord {
-        let flow = StoredFlow(name: plan.definition.name, source: source, created: now)
-        try await store.saveFlow(flow)
+        let flow = try await save(plan, source: source)
         let record = RunRecord(id: Self.newRunID(at: now), flow: flow.name, flowHash: flow.hash, status: .queued, trigger: trigger,
                                input: input, idempotencyKey: idempotencyKey, created: now)
         let stored = try await store.createRun(record, idempotencyWindow: options.idempotencyWindow)
         if stored.id == record.id { try await store.enqueue(runID: stored.id, now: now) }
         return stored
+    }
+
+    /// Stores a definition once per process and keeps its plan for the runs that name it.
+    private func save(_ plan: FlowPlan, source: String) async throws -> StoredFlow {
+        let flow = StoredFlow(name: plan.definition.name, source: source, created: now)
+        if plans.withLock({ $0[flow.hash] }) == nil {
+            try await store.saveFlow(flow)
+            plans.withLock { $0[flow.hash] = $0[flow.hash] ?? plan }
+        }
+        return flow
     }
 
     /// Resumes an unfinished run here: its completed tasks come from their checkpoints.
@@ -265,7 +272,8 @@ public final class DurableRunner: Sendable {
         let claimed: Value = ["type": "run_claimed", "time": .string(EngineEvent.iso8601(now)), "run": .string(record.id),
                               "worker": .string(claim.holder), "generation": .int(claim.generation),
                               "resumed_tasks": .int(Int64(checkpoints.count))]
-        try await writer.commit(StoreBatch(runs: [record], events: [.init(runID: record.id, event: claimed)], fence: claim))
+        // Posted: it goes out with the first task's checkpoint, or on its own if that comes later.
+        writer.post(StoreBatch(runs: [record], events: [.init(runID: record.id, event: claimed)], fence: claim))
 
         let reports = ReportCollector()
         let (input, runID, engine) = (record.input, record.id, self.engine)
@@ -294,6 +302,7 @@ public final class DurableRunner: Sendable {
         record.ended = now
         record.error = report?.error
         var batch = StoreBatch(runs: [record], fence: claim)
+        batch.finishesClaim = true
         if record.status == .completed, let report {
             batch.checkpoints.append(.init(runID: record.id, key: Self.resultKey, output: report.resultValue))
         }
@@ -303,7 +312,6 @@ public final class DurableRunner: Sendable {
             if case .leaseLost(let why) = error { return Outcome(record: record, ending: .lost(why), summary: summary) }
             throw error
         }
-        try await store.finish(claim)
         return Outcome(record: record, ending: .finished, result: report?.resultValue, summary: summary)
     }
 

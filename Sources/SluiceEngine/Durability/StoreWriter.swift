@@ -104,5 +104,6 @@ extension StoreBatch {
         checkpoints += other.checkpoints
         events += other.events
         if let fence = other.fence { self.fence = fence }
+        finishesClaim = finishesClaim || other.finishesClaim
     }
 }

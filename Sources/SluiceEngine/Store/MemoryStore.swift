@@ -112,6 +112,7 @@ public final class MemoryStore: Store {
             }
             for c in batch.checkpoints { s.checkpoints[c.runID, default: [:]][c.key] = c.output }
             for e in batch.events { s.events[e.runID, default: []].append(e.event) }
+            if let fence = batch.fence, batch.finishesClaim { s.queue.removeAll { $0.runID == fence.name } }
         }
     }
 

@@ -32,7 +32,8 @@ public protocol Store: Sendable {
     /// (`StoreError.notFound` for an unknown run), attempts (replacing the one with the same
     /// run, task and number), checkpoints and events. With a `fence`, nothing is written unless
     /// that queue claim is still current (`StoreError.leaseLost`): a worker that lost its run
-    /// cannot overwrite the work of the one that took it over.
+    /// cannot overwrite the work of the one that took it over. With `finishesClaim`, the run
+    /// also leaves the queue, as `finish` would.
     func commit(_ batch: StoreBatch) async throws
     /// In the order they started.
     func attempts(runID: String) async throws -> [TaskAttempt]
@@ -152,6 +153,8 @@ public struct StoreBatch: Sendable {
     public var events: [RunEvent]
     /// The queue claim the writes are made under, if any.
     public var fence: Lease?
+    /// With a fence: the run leaves the queue in the same transaction (it ended).
+    public var finishesClaim = false
 
     public init(runs: [RunRecord] = [], attempts: [TaskAttempt] = [], checkpoints: [Checkpoint] = [], events: [RunEvent] = [],
                 fence: Lease? = nil) {
