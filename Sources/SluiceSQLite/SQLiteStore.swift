@@ -30,14 +30,32 @@ public final class SQLiteStore: Store {
         // (kill -9 included); only a power loss may drop the last ones. FULL would fsync every commit.
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         do {
-            pool = try DatabasePool(path: path, configuration: config)
-            try pool.write { db in try Self.migrate(db) }
+            pool = try Self.open(path, config)
         } catch let error as DatabaseError {
             throw Self.describe(error, path)
         } catch let error as StoreError {
             throw error
         } catch {
             throw .unavailable("cannot open the SQLite store \(path): \(error)")
+        }
+    }
+
+    /// Opens the pool and migrates. Processes opening a new file at once can find it locked
+    /// while one of them switches it to WAL (SQLite does not wait on its busy timeout for
+    /// that): they try again, for up to ten seconds.
+    private static func open(_ path: String, _ config: Configuration) throws -> DatabasePool {
+        var delay: UInt32 = 2_000
+        let deadline = Date().addingTimeInterval(10)
+        while true {
+            do {
+                let pool = try DatabasePool(path: path, configuration: config)
+                try pool.write { db in try migrate(db) }
+                return pool
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED {
+                if Date() >= deadline { throw error }
+                usleep(delay)
+                delay = min(delay * 2, 100_000)
+            }
         }
     }
 

@@ -74,34 +74,46 @@ struct RunCommand: AsyncParsableCommand {
         let isStream = definition.tasks.contains { BuiltinTasks.registry.registration(for: $0.type)?.spec.kind == .source }
         if isStream || storeOptions.isMemory {
             if queue { throw ValidationError("--queue needs a durable store and a flow without a source") }
-            let engine = Engine(registry: BuiltinTasks.registry, sinks: sinks)
-            let plan: FlowPlan
+            var engine = Engine(registry: BuiltinTasks.registry, sinks: sinks)
+            // A stream is not checkpointed, but its scripts' ctx.cache, its schedules' state and
+            // its leader lease live in the store.
+            let opened = storeOptions.isMemory ? nil : try await storeOptions.open(besides: flow)
+            if let store = opened?.store { storeOptions.attachCaches(store, to: &engine) }
+            let status: Int32
             do {
-                plan = try engine.prepare(definition)
+                status = try await runStream(definition, engine: engine, store: opened?.store, input: inputValue)
             } catch {
-                printErrors(error)
-                throw ExitCode(ExitStatus.invalidInput)
+                await opened?.close()
+                throw error
             }
-            let input = inputValue
-            let status = definition.settings.requireLeaderElection
-                ? try await runAsLeader(definition.name) { await runInMemory(engine, plan, input: input) }
-                : await runInMemory(engine, plan, input: input)
+            await opened?.close()
             if status != ExitStatus.success { throw ExitCode(status) }
         } else {
             try await runDurably(definition, input: inputValue, sinks: sinks)
         }
     }
 
+    private func runStream(_ definition: FlowDefinition, engine: Engine, store: (any Store)?, input: Value?) async throws -> Int32 {
+        let plan: FlowPlan
+        do {
+            plan = try engine.prepare(definition)
+        } catch {
+            printErrors(error)
+            return ExitStatus.invalidInput
+        }
+        guard definition.settings.requireLeaderElection else { return await runInMemory(engine, plan, input: input) }
+        guard let store else {
+            Console.error("error: require_leader_election needs a store shared by the processes (--store PATH or postgres://...)")
+            return ExitStatus.invalidInput
+        }
+        return try await runAsLeader(definition.name, store: store) { await runInMemory(engine, plan, input: input) }
+    }
+
     /// Runs `body` only while this process holds the flow's leader lease in the store; waits
     /// for it first, and starts again if it is lost. Ctrl-C stops the wait too.
-    private func runAsLeader(_ flowName: String, _ body: @escaping @Sendable () async -> Int32) async throws -> Int32 {
-        if storeOptions.isMemory {
-            Console.error("error: require_leader_election needs a store shared by the processes (--store PATH or postgres://...)")
-            throw ExitCode(ExitStatus.invalidInput)
-        }
-        let opened = try await storeOptions.open(besides: flow)
+    private func runAsLeader(_ flowName: String, store: any Store, _ body: @escaping @Sendable () async -> Int32) async throws -> Int32 {
         let options = try storeOptions.runnerOptions()
-        let leadership = Leadership(store: opened.store, name: "flow:" + flowName, holder: options.worker, ttl: options.claimTTL)
+        let leadership = Leadership(store: store, name: "flow:" + flowName, holder: options.worker, ttl: options.claimTTL)
         let quiet = self.quiet
         let work = Task {
             await leadership.run(onChange: { leading, lease in
@@ -114,7 +126,6 @@ struct RunCommand: AsyncParsableCommand {
         let interrupts = InterruptHandler { work.cancel() }
         let status = await work.value
         interrupts.stop()
-        await opened.close()
         return status ?? ExitStatus.interrupted
     }
 

@@ -55,9 +55,16 @@ struct StoreOptions: ParsableArguments {
         return options
     }
 
+    /// Backs scripts' `ctx.cache` (runtime bucket) and tasks' state (system bucket) with the store.
+    func attachCaches(_ store: any Store, to engine: inout Engine) {
+        engine.cache = StoreKeyValueCache(store: store, bucket: .runtime)
+        engine.taskState = StoreKeyValueCache(store: store, bucket: .system)
+    }
+
     /// A runner on `store` that loads stored definitions with the built-in tasks.
     func runner(_ store: any Store, sinks: [any EngineEventSink]) throws -> DurableRunner {
-        let engine = Engine(registry: BuiltinTasks.registry, sinks: sinks)
+        var engine = Engine(registry: BuiltinTasks.registry, sinks: sinks)
+        attachCaches(store, to: &engine)
         let loader = makeLoader()
         return DurableRunner(engine: engine, store: store, options: try runnerOptions()) { flow in
             try loader.load(text: flow.source, file: flow.name)

@@ -163,3 +163,46 @@ struct DurableCLITests {
         #expect(r.status == 2 && r.stderr.contains(garbage), "\(r.stderr)")
     }
 }
+
+@Suite("sluice CLI: state in the store", .enabled(if: FileManager.default.isExecutableFile(atPath: CLI.binary), "build the sluice binary first (swift build)"))
+struct StoreStateCLITests {
+    @Test("ctx.cache and a schedule's counter outlive the process")
+    func stateOutlivesProcess() throws {
+        let dir = try CLI.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let counter = dir + "/counter.yaml"
+        try """
+            flow:
+              name: counter
+              tasks:
+                - script:
+                    name: count
+                    code: |
+                      let n = ctx.cache.get("n") ?? 0;
+                      ctx.cache.put("n", n + 1);
+                      n + 1
+            """.write(toFile: counter, atomically: true, encoding: .utf8)
+        #expect(try CLI.run(["run", counter, "--quiet"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+        #expect(try CLI.run(["run", counter, "--quiet"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "2")
+        #expect(try CLI.run(["run", counter, "--quiet", "--store", "memory"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+
+        let ticks = dir + "/ticks.yaml"
+        func ticksFlow(allowRerun: Bool) -> String {
+            """
+            flow:
+              name: ticks
+              tasks:
+                - generate: {name: tick, interval: 10ms, count: 3, allow_rerun: \(allowRerun)}
+                - log: {name: show}
+            """
+        }
+        try ticksFlow(allowRerun: false).write(toFile: ticks, atomically: true, encoding: .utf8)
+        let first = try CLI.run(["run", ticks, "--quiet"])
+        #expect(first.status == 0 && first.stdout.split(separator: "\n").count == 3, "\(first.stdout)\(first.stderr)")
+        let second = try CLI.run(["run", ticks, "--quiet"])
+        #expect(second.status == 0 && second.stdout.isEmpty, "the persisted counter is at its count: \(second.stdout)")
+        try ticksFlow(allowRerun: true).write(toFile: ticks, atomically: true, encoding: .utf8)
+        let rerun = try CLI.run(["run", ticks, "--quiet"])
+        #expect(rerun.stdout.split(separator: "\n").count == 3, "allow_rerun starts again: \(rerun.stdout)")
+    }
+}

@@ -10,6 +10,10 @@ public struct Engine: Sendable {
     public var environment: [String: String]
     /// Source of randomness for retry jitter, in [0, 1).
     public var random: @Sendable () -> Double
+    /// `ctx.cache` for scripts: this process's memory unless a store backs it.
+    public var cache: any KeyValueCache = InMemoryCache.shared
+    /// Tasks' state across runs (schedules' counters and last runs); nil keeps none.
+    public var taskState: (any KeyValueCache)?
 
     public init(registry: TaskRegistry, clock: any EngineClock = SystemClock(), sinks: [any EngineEventSink] = [],
                 environment: [String: String] = ProcessInfo.processInfo.environment,
@@ -23,7 +27,8 @@ public struct Engine: Sendable {
 
     /// Instantiates a flow's tasks; reports every problem at once.
     public func prepare(_ definition: FlowDefinition) throws(FlowErrors) -> FlowPlan {
-        try FlowPlan(definition: definition, registry: registry, clock: clock, sinks: sinks, environment: environment, random: random)
+        try FlowPlan(definition: definition, registry: registry, clock: clock, sinks: sinks, environment: environment, random: random,
+                     cache: cache, state: taskState)
     }
 
     /// Runs a prepared flow until its sources are exhausted and their runs have ended, or until

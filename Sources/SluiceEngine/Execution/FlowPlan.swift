@@ -23,7 +23,8 @@ public final class FlowPlan: Sendable {
     let environmentValue: Value
 
     init(definition: FlowDefinition, registry: TaskRegistry, clock: any EngineClock, sinks: [any EngineEventSink],
-         environment: [String: String], random: @escaping @Sendable () -> Double) throws(FlowErrors) {
+         environment: [String: String], random: @escaping @Sendable () -> Double, cache: any KeyValueCache = InMemoryCache.shared,
+         state: (any KeyValueCache)? = nil) throws(FlowErrors) {
         self.definition = definition
         self.clock = clock
         self.bus = EventBus(sinks)
@@ -54,7 +55,10 @@ public final class FlowPlan: Sendable {
                 continue
             }
             let spec = registration.spec
-            let setup = TaskSetup(definition: task, clock: clock, environment: environment)
+            var setup = TaskSetup(definition: task, clock: clock, environment: environment)
+            setup.cache = cache
+            setup.state = state
+            setup.flowName = definition.name
             let behavior: Stage.Behavior
             do {
                 switch registration.factory {

@@ -7,6 +7,22 @@ public struct TaskSetup: Sendable {
     public var config: Value.Object { definition.config }
     public let clock: any EngineClock
     public let environment: [String: String]
+    /// What scripts reach as `ctx.cache` (keys namespaced per flow by the script task).
+    public var cache: any KeyValueCache
+    /// Where a task keeps state across runs and restarts (a schedule's counter and last run);
+    /// scripts cannot reach it. Nil when nothing outlives the process: tasks keep no state then.
+    public var state: (any KeyValueCache)?
+    /// The flow the task belongs to.
+    public var flowName: String
+
+    public init(definition: TaskDefinition, clock: any EngineClock, environment: [String: String]) {
+        self.definition = definition
+        self.clock = clock
+        self.environment = environment
+        self.cache = InMemoryCache.shared
+        self.state = nil
+        self.flowName = ""
+    }
 }
 
 /// A task type: its spec and how to make an instance.

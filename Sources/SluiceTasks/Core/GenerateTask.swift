@@ -14,7 +14,7 @@ struct GenerateTask: TaskSource {
             FieldSpec("cron", .string, summary: "Emit on a cron schedule (5 fields, or 6 with seconds first)."),
             FieldSpec("timezone", .string, default: "UTC", summary: "IANA time zone the cron schedule is read in."),
             FieldSpec("count", .integer, summary: "Stop after this many events (default: 1 without interval or cron, unlimited with)."),
-            FieldSpec("allow_rerun", .bool, inert: true, summary: "Flowgen: reset a persisted counter. Accepted; counters are not persisted yet."),
+            FieldSpec("allow_rerun", .bool, default: false, summary: "Start the persisted counter (and last run) of a schedule again."),
             FieldSpec("ack_timeout", .duration, inert: true, summary: "Flowgen: how long to wait for a run. Accepted; runs are awaited by the engine."),
         ],
         outputs: [],
@@ -46,15 +46,20 @@ struct GenerateTask: TaskSource {
     )
 
     static let registration = TaskRegistration.source(spec) { setup in
-        try GenerateTask(setup.config)
+        try GenerateTask(setup.config, state: setup.state, stateKey: "generate/\(setup.flowName)/\(setup.definition.name)")
     }
 
     let payload: Value
     let interval: Duration?
     let cron: CronSchedule?
     let count: Int?
+    /// Where a schedule keeps how many events it emitted and when it last did, so a restart
+    /// (on this process or another) neither fires early nor repeats ids, and a `count` holds
+    /// across restarts. `allow_rerun: true` starts the counter again. A one-shot generator
+    /// (no interval or cron) keeps no state: each run of the flow is its trigger.
+    let state: (cache: any KeyValueCache, key: String)?
 
-    init(_ config: Value.Object) throws {
+    init(_ config: Value.Object, state: (any KeyValueCache)? = nil, stateKey: String = "") throws {
         payload = config["payload"] ?? .emptyObject
         interval = try config.duration("interval")
         if let expression = try config.string("cron") {
@@ -75,20 +80,36 @@ struct GenerateTask: TaskSource {
         let count = try config.int("count")
         if let count, count < 0 { throw TaskError.invalidConfig("'count' must not be negative") }
         self.count = count ?? ((interval == nil && cron == nil) ? 1 : nil)
+        if let state, interval != nil || cron != nil {
+            if config["allow_rerun"] == true { _ = state.delete(stateKey) }
+            self.state = (state, stateKey)
+        } else {
+            self.state = nil
+        }
     }
 
     func run(_ emitter: SourceEmitter, _ context: TaskContext) async throws {
-        var emitted = 0
+        let saved = state.flatMap { $0.cache.get($0.key) }
+        var emitted = Int(saved?["count"]?.intValue ?? 0)
+        var last = saved?["last"]?.doubleValue.map { Date(timeIntervalSince1970: $0) }
         func more() -> Bool { count.map { emitted < $0 } ?? true }
         while more() {
+            let now = context.clock.now()
             if let cron {
-                let now = context.clock.now()
-                guard let next = cron.next(after: now) else { return }
+                // A tick missed while nothing ran is not made up; the next one is awaited.
+                guard let next = cron.next(after: max(now, last ?? now)) else { return }
                 try await context.clock.sleep(for: .milliseconds(Int64(next.timeIntervalSince(now) * 1000)))
-            } else if let interval, emitted > 0 {
-                try await context.clock.sleep(for: interval)
+            } else if let interval {
+                if let last {
+                    let wait = last.addingTimeInterval(interval.seconds).timeIntervalSince(now)
+                    if wait > 0 { try await context.clock.sleep(for: .milliseconds(Int64((wait * 1000).rounded(.up)))) }
+                }
             }
             emitted += 1
+            last = context.clock.now()
+            if let state {
+                state.cache.put(state.key, ["count": .int(Int64(emitted)), "last": .double(last!.timeIntervalSince1970)], ttl: nil)
+            }
             try await emitter.emit(Event(id: String(emitted), data: payload))
         }
     }

@@ -54,7 +54,7 @@ struct ScriptTask: TaskProcessor {
     init(_ setup: TaskSetup) throws {
         let file = setup.definition.location.file
         resources = ResourceFolder(flowFile: file)
-        cache = InMemoryCache.shared
+        cache = setup.cache
         var limits = ScriptLimits.flowDefaults
         if case .object(let l)? = setup.config["limits"] {
             for (key, value) in l {

@@ -213,3 +213,26 @@ struct DurableRunTests {
         #expect(try await store.finish(thief))
     }
 }
+
+@Suite("Store-backed key-value cache")
+struct StoreKeyValueCacheTests {
+    @Test("Calls reach the store; create is atomic across caches sharing it")
+    func basics() async throws {
+        let store = MemoryStore()
+        let a = StoreKeyValueCache(store: store, bucket: .runtime)
+        let b = StoreKeyValueCache(store: store, bucket: .runtime)
+        a.put("flow.x", ["n": 1], ttl: nil)
+        #expect(b.get("flow.x") == ["n": 1])
+        #expect(try await store.get(.runtime, "flow.x", now: Date())?.value == ["n": 1])
+        #expect(StoreKeyValueCache(store: store, bucket: .system).get("flow.x") == nil, "buckets are apart")
+        #expect(b.keys(prefix: "flow.") == ["flow.x"])
+        #expect(b.delete("flow.x") && !a.delete("flow.x"))
+        // Threads racing on one key through two caches: one create wins.
+        let wins = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: 16) { i in
+            if (i % 2 == 0 ? a : b).create("race", .int(Int64(i)), ttl: nil) { wins.add(1, ordering: .relaxed) }
+        }
+        #expect(wins.load(ordering: .relaxed) == 1)
+        #expect(a.lastError == nil)
+    }
+}
