@@ -357,19 +357,11 @@ public final class PostgresStore: Store {
         try await Self.mapErrors { try await client.withConnection { c in try await Self.rows(c, query) } }
     }
 
-    private static func json(_ v: Value) -> String { v.jsonString() }
-
-    private static func value(_ text: String) throws -> Value {
-        do {
-            return try Value.parseJSON(text)
-        } catch {
-            throw StoreError.corrupt("a stored value is not JSON: \(error)")
-        }
-    }
-
-    private static func time(_ d: Date) -> Double { d.timeIntervalSince1970 }
-    private static func date(_ t: Double) -> Date { Date(timeIntervalSince1970: t) }
-    private static func date(_ t: Double?) -> Date? { t.map { Date(timeIntervalSince1970: $0) } }
+    private static func json(_ v: Value) -> String { StoreCoding.json(v) }
+    private static func value(_ text: String) throws -> Value { try StoreCoding.value(text) }
+    private static func time(_ d: Date) -> Double { StoreCoding.time(d) }
+    private static func date(_ t: Double) -> Date { StoreCoding.date(t) }
+    private static func date(_ t: Double?) -> Date? { StoreCoding.date(t) }
 
     // MARK: - Flows
 

@@ -133,18 +133,10 @@ public final class SQLiteStore: Store {
         }
     }
 
-    private static func json(_ v: Value) -> String { v.jsonString() }
-
-    private static func value(_ text: String) throws -> Value {
-        do {
-            return try Value.parseJSON(text)
-        } catch {
-            throw StoreError.corrupt("a stored value is not JSON: \(error)")
-        }
-    }
-
-    private static func time(_ d: Date) -> Double { d.timeIntervalSince1970 }
-    private static func date(_ t: Double?) -> Date? { t.map { Date(timeIntervalSince1970: $0) } }
+    private static func json(_ v: Value) -> String { StoreCoding.json(v) }
+    private static func value(_ text: String) throws -> Value { try StoreCoding.value(text) }
+    private static func time(_ d: Date) -> Double { StoreCoding.time(d) }
+    private static func date(_ t: Double?) -> Date? { StoreCoding.date(t) }
 
     // MARK: - Flows
 

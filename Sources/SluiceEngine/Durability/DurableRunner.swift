@@ -97,25 +97,27 @@ public final class DurableRunner: Sendable {
     /// Records a new run of `plan` (whose definition's text is `source`), claims it and runs it here.
     public func start(_ plan: FlowPlan, source: String, input: Value = .emptyObject, trigger: String = "cli",
                       idempotencyKey: String? = nil) async throws -> Outcome {
-        let flow = try await save(plan, source: source)
-        let record = RunRecord(id: Self.newRunID(at: now), flow: flow.name, flowHash: flow.hash, status: .queued, trigger: trigger,
-                               input: input, idempotencyKey: idempotencyKey, created: now)
-        let stored = try await store.createRun(record, idempotencyWindow: options.idempotencyWindow)
-        if stored.id != record.id {
-            return Outcome(record: stored, ending: .reused, result: try await result(of: stored))
-        }
+        let (stored, isNew) = try await record(plan, source: source, input: input, trigger: trigger, idempotencyKey: idempotencyKey)
+        if !isNew { return Outcome(record: stored, ending: .reused, result: try await result(of: stored)) }
         return try await claimAndExecute(stored, plan: plan)
     }
 
     /// Records a new run to be executed by whichever worker claims it first.
     public func enqueue(_ plan: FlowPlan, source: String, input: Value = .emptyObject, trigger: String = "cli",
                         idempotencyKey: String? = nil) async throws -> RunRecord {
+        let (stored, isNew) = try await record(plan, source: source, input: input, trigger: trigger, idempotencyKey: idempotencyKey)
+        if isNew { try await store.enqueue(runID: stored.id, now: now) }
+        return stored
+    }
+
+    /// Records a new queued run, or finds the earlier run with the same idempotency key (`isNew` false).
+    private func record(_ plan: FlowPlan, source: String, input: Value, trigger: String,
+                        idempotencyKey: String?) async throws -> (RunRecord, isNew: Bool) {
         let flow = try await save(plan, source: source)
         let record = RunRecord(id: Self.newRunID(at: now), flow: flow.name, flowHash: flow.hash, status: .queued, trigger: trigger,
                                input: input, idempotencyKey: idempotencyKey, created: now)
         let stored = try await store.createRun(record, idempotencyWindow: options.idempotencyWindow)
-        if stored.id == record.id { try await store.enqueue(runID: stored.id, now: now) }
-        return stored
+        return (stored, stored.id == record.id)
     }
 
     /// Stores a definition once per process and keeps its plan for the runs that name it.

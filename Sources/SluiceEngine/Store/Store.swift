@@ -124,6 +124,23 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
     }
 }
 
+/// How the SQL backends keep values: JSON text (key order kept) and epoch seconds.
+public enum StoreCoding {
+    public static func json(_ v: Value) -> String { v.jsonString() }
+
+    public static func value(_ text: String) throws -> Value {
+        do {
+            return try Value.parseJSON(text)
+        } catch {
+            throw StoreError.corrupt("a stored value is not JSON: \(error)")
+        }
+    }
+
+    public static func time(_ d: Date) -> Double { d.timeIntervalSince1970 }
+    public static func date(_ t: Double) -> Date { Date(timeIntervalSince1970: t) }
+    public static func date(_ t: Double?) -> Date? { t.map { Date(timeIntervalSince1970: $0) } }
+}
+
 /// Writes that land together: one transaction per task completion, not one per row.
 public struct StoreBatch: Sendable {
     public struct Checkpoint: Sendable, Equatable {

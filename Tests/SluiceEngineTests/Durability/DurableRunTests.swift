@@ -58,6 +58,19 @@ func loadPlan(_ runner: DurableRunner, _ registry: TaskRegistry, _ yaml: String)
     try runner.prepare(try FlowLoader(catalog: registry.catalog).load(text: yaml, file: "chain.yaml"))
 }
 
+/// Starts the chain on a fresh store and waits until it hangs in task c.
+func startBlockedRun() async throws -> (MemoryStore, ExecutionLog, DurableRunner, Task<DurableRunner.Outcome, any Error>, String) {
+    let store = MemoryStore()
+    let log = ExecutionLog()
+    let reg = log.tasks(blocking: true)
+    let runner = makeRunner(store, reg, claimTTL: 1)
+    let plan = try loadPlan(runner, reg, chainYAML)
+    let running = Task { try await runner.start(plan, source: chainYAML) }
+    for _ in 0..<500 where !log.blocked { try await Task.sleep(for: .milliseconds(10)) }
+    let id = try #require(try await store.runs(RunFilter()).first?.id)
+    return (store, log, runner, running, id)
+}
+
 @Suite("Durable runs")
 struct DurableRunTests {
     @Test("A run is recorded with its attempts, checkpoints, event log and result")
@@ -176,14 +189,7 @@ struct DurableRunTests {
 
     @Test("Cancelling a run stops the process executing it")
     func cancel() async throws {
-        let store = MemoryStore()
-        let log = ExecutionLog()
-        let reg = log.tasks(blocking: true)
-        let runner = makeRunner(store, reg, claimTTL: 1)
-        let plan = try loadPlan(runner, reg, chainYAML)
-        let running = Task { try await runner.start(plan, source: chainYAML) }
-        for _ in 0..<500 where !log.blocked { try await Task.sleep(for: .milliseconds(10)) }
-        let id = try #require(try await store.runs(RunFilter()).first?.id)
+        let (store, log, runner, running, id) = try await startBlockedRun()
         _ = try await runner.cancel(runID: id)
         let outcome = try await running.value
         #expect(outcome.record.status == .cancelled)
@@ -193,14 +199,7 @@ struct DurableRunTests {
 
     @Test("A process that lost its claim stops, and its late writes are refused")
     func lostClaim() async throws {
-        let store = MemoryStore()
-        let log = ExecutionLog()
-        let reg = log.tasks(blocking: true)
-        let runner = makeRunner(store, reg, claimTTL: 1)
-        let plan = try loadPlan(runner, reg, chainYAML)
-        let running = Task { try await runner.start(plan, source: chainYAML) }
-        for _ in 0..<500 where !log.blocked { try await Task.sleep(for: .milliseconds(10)) }
-        let id = try #require(try await store.runs(RunFilter()).first?.id)
+        let (store, log, runner, running, id) = try await startBlockedRun()
         // Another worker takes the run over as if the claim had expired (its clock is ahead).
         let thief = try #require(try await store.claim(runID: id, worker: "other", ttl: 60, now: Date().addingTimeInterval(10)))
         let outcome = try await running.value
