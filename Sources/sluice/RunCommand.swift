@@ -74,19 +74,17 @@ struct RunCommand: AsyncParsableCommand {
         let isStream = definition.tasks.contains { BuiltinTasks.registry.registration(for: $0.type)?.spec.kind == .source }
         if isStream || storeOptions.isMemory {
             if queue { throw ValidationError("--queue needs a durable store and a flow without a source") }
-            var engine = Engine(registry: BuiltinTasks.registry, sinks: sinks)
-            // A stream is not checkpointed, but its scripts' ctx.cache, its schedules' state and
-            // its leader lease live in the store.
-            let opened = storeOptions.isMemory ? nil : try await storeOptions.open(besides: flow)
-            if let store = opened?.store { storeOptions.attachCaches(store, to: &engine) }
-            let status: Int32
-            do {
-                status = try await runStream(definition, engine: engine, store: opened?.store, input: inputValue)
-            } catch {
-                await opened?.close()
-                throw error
-            }
-            await opened?.close()
+            let engine = Engine(registry: BuiltinTasks.registry, sinks: sinks)
+            let input = inputValue
+            let status = storeOptions.isMemory
+                ? try await runStream(definition, engine: engine, store: nil, input: input)
+                : try await storeOptions.using(besides: flow) { store in
+                    // A stream is not checkpointed, but its scripts' ctx.cache, its schedules'
+                    // state and its leader lease live in the store.
+                    var engine = engine
+                    storeOptions.attachCaches(store, to: &engine)
+                    return try await runStream(definition, engine: engine, store: store, input: input)
+                }
             if status != ExitStatus.success { throw ExitCode(status) }
         } else {
             try await runDurably(definition, input: inputValue, sinks: sinks)
@@ -130,7 +128,6 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     private func runInMemory(_ engine: Engine, _ plan: FlowPlan, input: Value?) async -> Int32 {
-
         let pretty = Console.stdoutIsTerminal
         let work = Task {
             await engine.run(plan, input: input.map { Event(data: $0) }) { report in
@@ -165,16 +162,9 @@ struct RunCommand: AsyncParsableCommand {
             Console.error("error: cannot read \(flow): \(error.localizedDescription)")
             throw ExitCode(ExitStatus.invalidInput)
         }
-        let opened = try await storeOptions.open(besides: flow)
-        let status: Int32
-        do {
-            status = try await execute(definition, source: source, input: input ?? .emptyObject,
-                                       runner: try storeOptions.runner(opened.store, sinks: sinks))
-        } catch {
-            await opened.close()
-            throw error
+        let status = try await storeOptions.using(besides: flow) { store in
+            try await execute(definition, source: source, input: input ?? .emptyObject, runner: try storeOptions.runner(store, sinks: sinks))
         }
-        await opened.close()
         if status != ExitStatus.success { throw ExitCode(status) }
     }
 

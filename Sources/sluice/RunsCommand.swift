@@ -150,18 +150,14 @@ struct RunsCommand: AsyncParsableCommand {
 
 /// Opens the store, runs `body`, closes it; store errors are printed and exit with status 1.
 func withStore(_ options: StoreOptions, _ body: (any Store) async throws -> Void) async throws {
-    let opened = try await options.open(besides: nil)
     do {
-        try await body(opened.store)
+        try await options.using(besides: nil, body)
     } catch let exit as ExitCode {
-        await opened.close()
         throw exit
     } catch {
-        await opened.close()
         Console.error("error: \(error)")
         throw ExitCode(ExitStatus.runFailed)
     }
-    await opened.close()
 }
 
 /// Executes a run in this process with the usual event output, and prints its result.

@@ -29,6 +29,19 @@ struct StoreOptions: ParsableArguments {
 
     var isMemory: Bool { location(besides: nil) == "memory" }
 
+    /// Opens the store, runs `body` with it, and closes it however `body` ends.
+    func using<T>(besides flowPath: String?, _ body: (any Store) async throws -> T) async throws -> T {
+        let opened = try await open(besides: flowPath)
+        do {
+            let result = try await body(opened.store)
+            await opened.close()
+            return result
+        } catch {
+            await opened.close()
+            throw error
+        }
+    }
+
     /// Opens the store; a problem is printed with the location and exits with status 2.
     func open(besides flowPath: String?) async throws -> OpenStore {
         let location = location(besides: flowPath)
