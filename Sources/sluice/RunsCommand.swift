@@ -272,11 +272,7 @@ extension RunsCommand {
         }.joined(separator: "\n")
     }
 
-    static func time(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
-    }
+    static func time(_ date: Date) -> String { EngineEvent.iso8601(date) }
 
     static func duration(_ run: RunRecord) -> String {
         guard let started = run.started else { return "-" }

@@ -29,6 +29,8 @@ final class StoreWriter: Sendable {
     private struct State {
         var pending: [Fence?: Group] = [:]
         var writing = false
+        /// A delayed write of posted batches is on its way.
+        var flushScheduled = false
         /// The failure of a posted write nobody waited for, reported to the claim's next `commit`.
         var failures: [Fence?: any Error] = [:]
 
@@ -41,18 +43,25 @@ final class StoreWriter: Sendable {
     }
 
     let store: any Store
+    /// How long a posted write may wait for a commit to ride along with.
+    let postDelay: Duration
     private let state = Mutex(State())
 
-    init(store: any Store) {
+    init(store: any Store, postDelay: Duration = .milliseconds(20)) {
         self.store = store
+        self.postDelay = postDelay
     }
 
+    /// Queues a write that nobody waits for. It goes out with the next `commit` (a task's
+    /// checkpoint, usually moments later), or on its own after `postDelay` if none comes.
     func post(_ batch: StoreBatch) {
-        let start = state.withLock { s -> Bool in
+        let schedule = state.withLock { s -> Bool in
             s.pending[Fence(batch.fence), default: Group()].batch.append(batch)
-            return s.startWriting()
+            if s.writing || s.flushScheduled { return false }
+            s.flushScheduled = true
+            return true
         }
-        if start { Task { await drain() } }
+        if schedule { flushLater() }
     }
 
     func commit(_ batch: StoreBatch) async throws {
@@ -74,14 +83,27 @@ final class StoreWriter: Sendable {
         try await commit(StoreBatch())
     }
 
+    /// Writes what is pending, round after round while someone waits for a commit. Posted
+    /// writes left with nobody waiting go out after `postDelay` (or with the next commit).
     private func drain() async {
+        var first = true
         while true {
-            let groups = state.withLock { s -> [(Fence?, Group)] in
+            let (groups, scheduleFlush) = state.withLock { s -> ([(Fence?, Group)], Bool) in
+                let waited = s.pending.values.contains { !$0.waiters.isEmpty }
+                guard !s.pending.isEmpty, first || waited else {
+                    s.writing = false
+                    let schedule = !s.pending.isEmpty && !s.flushScheduled
+                    if schedule { s.flushScheduled = true }
+                    return ([], schedule)
+                }
                 defer { s.pending.removeAll(keepingCapacity: true) }
-                if s.pending.isEmpty { s.writing = false }
-                return Array(s.pending)
+                return (Array(s.pending), false)
             }
-            if groups.isEmpty { return }
+            first = false
+            if groups.isEmpty {
+                if scheduleFlush { flushLater() }
+                return
+            }
             for (fence, group) in groups {
                 do {
                     try await store.commit(group.batch)
@@ -93,6 +115,18 @@ final class StoreWriter: Sendable {
                     for w in group.waiters { w.resume(throwing: error) }
                 }
             }
+        }
+    }
+
+    /// Writes posted batches after `postDelay` unless a commit took them first.
+    private func flushLater() {
+        Task {
+            try? await Task.sleep(for: postDelay)
+            let start = state.withLock { s -> Bool in
+                s.flushScheduled = false
+                return !s.pending.isEmpty && s.startWriting()
+            }
+            if start { await drain() }
         }
     }
 }

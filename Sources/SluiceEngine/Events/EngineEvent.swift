@@ -79,10 +79,32 @@ public struct EngineEvent: Sendable, CustomStringConvertible {
 
     public var description: String { json.jsonString() }
 
-    static func iso8601(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
+    /// `2026-11-22T09:05:03.250Z`: UTC with milliseconds. Written by hand: every event of a
+    /// durable run is logged, and building a Foundation formatter per event cost more than the
+    /// rest of a task hop.
+    public static func iso8601(_ date: Date) -> String {
+        let t = date.timeIntervalSince1970
+        var whole = time_t(t.rounded(.down))
+        let millis = min(999, Int(((t - Double(whole)) * 1000).rounded(.down)))
+        var parts = tm()
+        gmtime_r(&whole, &parts)
+        var bytes = [UInt8](repeating: 0, count: 24)
+        func put(_ value: Int, _ at: Int, _ width: Int) {
+            var v = value
+            for i in stride(from: at + width - 1, through: at, by: -1) {
+                bytes[i] = UInt8(48 + v % 10)
+                v /= 10
+            }
+        }
+        put(Int(parts.tm_year) + 1900, 0, 4)
+        put(Int(parts.tm_mon) + 1, 5, 2)
+        put(Int(parts.tm_mday), 8, 2)
+        put(Int(parts.tm_hour), 11, 2)
+        put(Int(parts.tm_min), 14, 2)
+        put(Int(parts.tm_sec), 17, 2)
+        put(millis, 20, 3)
+        for (i, c) in [(4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":"), (19, "."), (23, "Z")] { bytes[i] = c.utf8.first! }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
 
