@@ -77,13 +77,20 @@ func durableBenchmark() async {
                 try await group.waitForAll()
             }
             let rate = Double(runs / parallel * parallel) / seconds(clock.now - start)
-            // One small transaction on its own, for the per-hop target.
+            // One task completion's write set on its own (its attempt, its checkpoint and two
+            // events), committed as one transaction: the "+ 1 transaction" of the per-hop target.
             let probe = try await store.createRun(RunRecord(id: "probe-\(UUID())", flow: "p", flowHash: "p", trigger: "bench",
                                                             created: Date()), idempotencyWindow: 0)
             var txn: [Double] = []
             for i in 0..<(quick ? 50 : 300) {
+                let key = "t\(i)"
+                let batch = StoreBatch(
+                    attempts: [TaskAttempt(runID: probe.id, task: key, attempt: 1, status: .succeeded, started: Date(), ended: Date())],
+                    checkpoints: [.init(runID: probe.id, key: key, output: ["event": ["data": ["n": 1]]])],
+                    events: [.init(runID: probe.id, event: ["type": "task_started", "task": .string(key)]),
+                             .init(runID: probe.id, event: ["type": "task_completed", "task": .string(key)])])
                 let t = clock.now
-                try await store.saveCheckpoint(runID: probe.id, key: "k\(i)", output: ["i": .int(Int64(i))])
+                try await store.commit(batch)
                 txn.append(seconds(clock.now - t))
             }
             let transaction = Stats(samples: txn).median
@@ -91,7 +98,7 @@ func durableBenchmark() async {
             report("\(name): one durable run at a time (median run)", format(sequential))
             report("  per task hop", format(hop), target: name == "SQLite" ? "≤ 2x no-store hop + 1 transaction = \(format(budget))" : nil,
                    ok: name == "SQLite" ? hop <= budget : nil)
-            report("  one transaction", format(transaction))
+            report("  one task's write set (attempt, checkpoint, 2 events) as a transaction", format(transaction))
             report("  \(parallel) callers at once", String(format: "%.0f runs/s", rate),
                    target: name == "SQLite" ? "≥ 500 runs/s" : nil, ok: name == "SQLite" ? rate >= 500 : nil)
         }

@@ -215,17 +215,21 @@ public final class SQLiteStore: Store {
         if batch.isEmpty && batch.fence == nil { return }
         try await write { db in
             if let fence = batch.fence {
-                let generation = try Int64.fetchOne(db, sql: "SELECT generation FROM queue WHERE run_id = ?", arguments: [fence.name])
+                let generation = try Int64.fetchOne(db.cachedStatement(sql: "SELECT generation FROM queue WHERE run_id = ?"),
+                                                    arguments: [fence.name])
                 if generation != fence.generation {
                     throw StoreError.leaseLost("run \(fence.name) is no longer claimed by \(fence.holder) (generation \(fence.generation))")
                 }
             }
-            for run in batch.runs {
-                try db.execute(sql: """
+            if !batch.runs.isEmpty {
+                let statement = try db.cachedStatement(sql: """
                     UPDATE runs SET flow = ?2, flow_hash = ?3, status = ?4, trigger = ?5, input = ?6, idempotency_key = ?7,
                         created = ?8, started = ?9, ended = ?10, error = ?11 WHERE id = ?1
-                    """, arguments: Self.runArguments(run))
-                if db.changesCount == 0 { throw StoreError.notFound("run \(run.id)") }
+                    """)
+                for run in batch.runs {
+                    try statement.execute(arguments: Self.runArguments(run))
+                    if db.changesCount == 0 { throw StoreError.notFound("run \(run.id)") }
+                }
             }
             if !batch.attempts.isEmpty {
                 let statement = try db.cachedStatement(sql: """
