@@ -125,6 +125,14 @@ public final class SQLiteStore: Store {
         }
     }
 
+    private func writeNow<T>(_ body: (Database) throws -> T) throws -> T {
+        do {
+            return try pool.write(body)
+        } catch let error as DatabaseError {
+            throw Self.describe(error, path)
+        }
+    }
+
     private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do {
             return try await pool.read(body)
@@ -213,7 +221,9 @@ public final class SQLiteStore: Store {
 
     public func commit(_ batch: StoreBatch) async throws {
         if batch.isEmpty && batch.fence == nil { return }
-        try await write { db in
+        // Written on the calling thread: a task's checkpoint is small and its caller waits for
+        // it anyway, and the hop to GRDB's queue and back cost as much as the write.
+        try writeNow { db in
             if let fence = batch.fence {
                 let generation = try Int64.fetchOne(db.cachedStatement(sql: "SELECT generation FROM queue WHERE run_id = ?"),
                                                     arguments: [fence.name])

@@ -134,7 +134,14 @@ final class StoreWriter: Sendable {
 extension StoreBatch {
     mutating func append(_ other: StoreBatch) {
         runs += other.runs
-        attempts += other.attempts
+        // A newer state of the same attempt (running, then succeeded) replaces the pending one.
+        for a in other.attempts {
+            if let i = attempts.firstIndex(where: { $0.runID == a.runID && $0.task == a.task && $0.attempt == a.attempt }) {
+                attempts[i] = a
+            } else {
+                attempts.append(a)
+            }
+        }
         checkpoints += other.checkpoints
         events += other.events
         if let fence = other.fence { self.fence = fence }
