@@ -84,17 +84,25 @@ struct DurableCLITests {
         try Self.crashFlow(dir, name: name).write(toFile: flow, atomically: true, encoding: .utf8)
 
         let victim = try CLI.start(["run", flow, "--store", store, "--claim-ttl", "1", "--quiet"])
+        defer { if victim.isRunning { kill(victim.processIdentifier, SIGKILL) } }
         let started = CLI.waitFor { FileManager.default.fileExists(atPath: dir + "/marker") }
-        kill(victim.processIdentifier, SIGKILL)
-        victim.waitUntilExit()
         try #require(started, "task b never started")
-
         let list = try CLI.run(["runs", "list", "--flow", name, "--json", "--store", store])
         #expect(list.status == 0, "\(list.stderr)")
         let runs = list.stdout.split(separator: "\n").compactMap { try? Value.parseJSON(String($0)) }
         try #require(runs.count == 1, "\(list.stdout)")
         #expect(runs[0]["status"] == "running")
         let id = try #require(runs[0]["id"]?.stringValue)
+        // A task's start is written with the next transaction or within 20 ms: wait until b's
+        // attempt is in the store, so the kill interrupts a recorded attempt.
+        let recorded = try CLI.waitFor {
+            let show = try CLI.run(["runs", "show", id, "--json", "--store", store])
+            let tasks = (try? Value.parseJSON(show.stdout))?["tasks"]?.arrayValue ?? []
+            return tasks.contains { $0["task"] == "b" && $0["status"] == "running" }
+        }
+        #expect(recorded, "b's running attempt never reached the store")
+        kill(victim.processIdentifier, SIGKILL)
+        victim.waitUntilExit()
 
         // Its claim outlives the process for --claim-ttl; then any process may resume it.
         var resumed = CLI.Output(status: -1, stdout: "", stderr: "")

@@ -65,17 +65,54 @@ final class StoreWriter: Sendable {
     }
 
     func commit(_ batch: StoreBatch) async throws {
+        let fence = Fence(batch.fence)
+        var leads = false
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let fence = Fence(batch.fence)
-            let (start, earlier) = state.withLock { s -> (Bool, (any Error)?) in
-                if let failure = s.failures.removeValue(forKey: fence) { return (false, failure) }
+            let now = state.withLock { s -> Result<Void, any Error>? in
+                if let failure = s.failures.removeValue(forKey: fence) { return .failure(failure) }
                 s.pending[fence, default: Group()].batch.append(batch)
+                if s.startWriting() { return .success(()) }
                 s.pending[fence]!.waiters.append(continuation)
-                return (s.startWriting(), nil)
+                return nil
             }
-            if let earlier { continuation.resume(throwing: earlier) }
-            if start { Task { await drain() } }
+            if let now {
+                if case .success = now { leads = true }
+                continuation.resume(with: now)
+            }
         }
+        // Nobody was writing: this caller writes its batch and whatever is pending, in its own
+        // task (no hand-off to another and back), then passes the writing on if others wait.
+        if leads, let error = await writeRound(leader: fence) { throw error }
+    }
+
+    /// One round by the caller that took the writing: answers the failure of its own group, if any.
+    private func writeRound(leader: Fence?) async -> (any Error)? {
+        let groups = state.withLock { s -> [(Fence?, Group)] in
+            defer { s.pending.removeAll(keepingCapacity: true) }
+            return Array(s.pending)
+        }
+        var leaderError: (any Error)?
+        for (fence, group) in groups {
+            do {
+                try await store.commit(group.batch)
+                for w in group.waiters { w.resume() }
+            } catch {
+                if fence == leader { leaderError = error } else if group.waiters.isEmpty {
+                    state.withLock { $0.failures[fence] = error }
+                }
+                for w in group.waiters { w.resume(throwing: error) }
+            }
+        }
+        let (more, scheduleFlush) = state.withLock { s -> (Bool, Bool) in
+            if s.pending.values.contains(where: { !$0.waiters.isEmpty }) { return (true, false) }
+            s.writing = false
+            let schedule = !s.pending.isEmpty && !s.flushScheduled
+            if schedule { s.flushScheduled = true }
+            return (false, schedule)
+        }
+        if more { Task { await drain() } }
+        if scheduleFlush { flushLater() }
+        return leaderError
     }
 
     /// Waits until everything queued so far is written.
