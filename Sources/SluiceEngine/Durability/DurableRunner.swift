@@ -99,7 +99,7 @@ public final class DurableRunner: Sendable {
                       idempotencyKey: String? = nil) async throws -> Outcome {
         let (stored, isNew) = try await record(plan, source: source, input: input, trigger: trigger, idempotencyKey: idempotencyKey)
         if !isNew { return Outcome(record: stored, ending: .reused, result: try await result(of: stored)) }
-        return try await claimAndExecute(stored, plan: plan)
+        return try await claimAndExecute(stored, plan: plan, fresh: true)
     }
 
     /// Records a new run to be executed by whichever worker claims it first.
@@ -249,21 +249,22 @@ public final class DurableRunner: Sendable {
 
     // MARK: - Executing a claimed run
 
-    private func claimAndExecute(_ record: RunRecord, plan: FlowPlan) async throws -> Outcome {
+    /// `fresh`: the run was created just now, so it has no checkpoints or attempts to read.
+    private func claimAndExecute(_ record: RunRecord, plan: FlowPlan, fresh: Bool = false) async throws -> Outcome {
         try await purgeOnce()
         try await store.enqueue(runID: record.id, now: now)
         guard let claim = try await store.claim(runID: record.id, worker: options.worker, ttl: options.claimTTL, now: now) else {
             throw DurableError("run \(record.id) is being executed by another process; it can be resumed once that one stops "
                                + "heartbeating (claims last \(Int(options.claimTTL.rounded(.up))) s)")
         }
-        return try await execute(record, plan: plan, claim: claim)
+        return try await execute(record, plan: plan, claim: claim, fresh: fresh)
     }
 
-    private func execute(_ record: RunRecord, plan: FlowPlan, claim: Lease) async throws -> Outcome {
+    private func execute(_ record: RunRecord, plan: FlowPlan, claim: Lease, fresh: Bool = false) async throws -> Outcome {
         var record = record
-        let checkpoints = try await store.checkpoints(runID: record.id)
+        let checkpoints = fresh ? [:] : try await store.checkpoints(runID: record.id)
         var prior: [String: Int] = [:]
-        for a in try await store.attempts(runID: record.id) { prior[a.task] = max(prior[a.task] ?? 0, a.attempt) }
+        for a in fresh ? [] : try await store.attempts(runID: record.id) { prior[a.task] = max(prior[a.task] ?? 0, a.attempt) }
         let durable = DurableRun(id: record.id, writer: writer, checkpoints: checkpoints, priorAttempts: prior, fence: claim)
         runLog.register(durable)
         defer { runLog.unregister(durable) }
@@ -288,7 +289,7 @@ public final class DurableRunner: Sendable {
         if let lost = durable.lost.withLock({ $0 }) ?? stopReason.flatMap({ $0 == "cancelled" ? nil : $0 }) {
             return Outcome(record: record, ending: .lost(lost), summary: summary)
         }
-        if let current = try await store.run(id: record.id), current.status == .cancelled {
+        if stopReason == "cancelled" || summary.interrupted, let current = try await store.run(id: record.id), current.status == .cancelled {
             try? await writer.flush()
             try await store.finish(claim)
             return Outcome(record: current, ending: .finished, summary: summary)
