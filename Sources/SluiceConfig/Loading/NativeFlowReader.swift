@@ -7,7 +7,7 @@ struct NativeFlowReader {
     let file: String
 
     /// Fields every task accepts besides its type's own.
-    static let commonFields = ["name", "depends_on", "retry", "timeout", "on_error", "concurrency", "when", "join", "cache"]
+    static let commonFields = ["name", "depends_on", "retry", "timeout", "on_error", "concurrency", "when", "join", "cache", "asset"]
     static let flowFields = ["name", "description", "labels", "tasks", "retry", "timeout", "max_parallel", "buffer_size",
                              "max_runs_in_flight", "require_leader_election", "parallel_instances"]
 
@@ -92,6 +92,11 @@ struct NativeFlowReader {
         })
         for i in tasks.indices where routeTargets.contains(tasks[i].name) && !tasks[i].explicitDependencies {
             tasks[i].inputs = []
+        }
+        if let asset = tasks.first(where: { $0.asset != nil }) {
+            // Declarations are checked now; storing and materializing asset values comes later.
+            warnings.append(FlowError(.invalidValue, "'asset' (task '\(asset.name)' and any other) is checked but not acted on yet: "
+                                      + "runs do not store asset values", at: asset.location))
         }
         var flow = FlowDefinition(name: name, labels: labels, tasks: tasks, settings: settings, location: body.location)
         flow.warnings = warnings
@@ -208,6 +213,8 @@ struct CommonFieldReader {
                 } else {
                     errors.append(FlowError(.typeMismatch, "'on_error' of \(owner) must be fail, continue or a task name, found \(value.kindName)", at: value.location))
                 }
+            case "asset":
+                task.asset = CommonFieldReader.asset(value, task: task.name, owner: owner, errors: &errors)
             case "cache":
                 // cache: {ttl: 1h}: an identical attempt (type, config, input) within the ttl reuses the stored output.
                 let ttlNode = value.members?.first(where: { $0.key == "ttl" })?.value
@@ -250,6 +257,45 @@ struct CommonFieldReader {
                 break
             }
         }
+    }
+
+    /// `asset: true`, or `asset: {key, partitions, io, inputs: {upstream: mapping}}`.
+    static func asset(_ node: SourceNode, task: String, owner: String, errors: inout [FlowError]) -> AssetSpec? {
+        if case .bool(let b)? = node.scalar { return b ? AssetSpec(key: task) : nil }
+        guard let members = node.members else {
+            errors.append(FlowError(.typeMismatch, "'asset' of \(owner) must be true or a map (key, partitions, io, inputs), found \(node.kindName)",
+                                    at: node.location))
+            return nil
+        }
+        var spec = AssetSpec(key: task)
+        for member in members {
+            let value = member.value
+            do throws(PartitionError) {
+                switch member.key {
+                case "key":
+                    guard let key = value.scalar?.stringValue, !key.isEmpty else { throw PartitionError("the asset key must be a non-empty string") }
+                    spec.key = key
+                case "partitions": spec.partitions = try Partitions(config: value.value)
+                case "io": spec.io = try IOManagerSpec(config: value.value)
+                case "inputs":
+                    guard let inputs = value.members else { throw PartitionError("inputs maps upstream task names to partition mappings") }
+                    for input in inputs {
+                        do throws(PartitionError) {
+                            spec.mappings[input.key] = try PartitionMapping(config: input.value.value)
+                            spec.mappingLocations[input.key] = input.keyLocation
+                        } catch {
+                            errors.append(FlowError(.invalidValue, "asset of \(owner), input '\(input.key)': \(error.message)", at: input.value.location))
+                        }
+                    }
+                default:
+                    errors.append(FlowError(.unknownField, "unknown field '\(member.key)' in 'asset' of \(owner) (key, partitions, io, inputs)",
+                                            at: member.keyLocation, suggestion: Suggestion.closest(to: member.key, in: ["key", "partitions", "io", "inputs"])))
+                }
+            } catch {
+                errors.append(FlowError(.invalidValue, "asset of \(owner), \(member.key): \(error.message)", at: value.location))
+            }
+        }
+        return spec
     }
 
     static func duration(_ node: SourceNode, what: String, errors: inout [FlowError]) -> Duration? {

@@ -29,6 +29,7 @@ extension FlowDefinition {
                 errors.append(FlowError(.cycle, "task '\(task.name)' depends on itself", at: task.location))
             }
         }
+        errors += assetErrors()
         if let cycle = findCycle(known: firstByName) {
             let task = firstByName[cycle[0]]!
             errors.append(FlowError(.cycle, "dependency cycle: \(cycle.joined(separator: " -> ")) -> \(cycle[0])", at: task.location))

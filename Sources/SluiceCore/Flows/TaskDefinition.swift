@@ -19,6 +19,8 @@ public struct TaskDefinition: Sendable {
     /// Deadline for one attempt.
     public var timeout: Duration?
     public var onError: ErrorAction
+    /// Set when the task is an asset: its output is stored by key and partition.
+    public var asset: AssetSpec?
     /// Results of this task are cached for this long (in a durable run): an attempt with the
     /// same type, config and input within it takes the stored output instead of running.
     public var cacheTTL: Duration?
