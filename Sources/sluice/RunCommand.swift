@@ -146,8 +146,7 @@ struct RunCommand: AsyncParsableCommand {
             work.cancel()
         }
         if summary.interrupted {
-            let tasks = summary.interruptedTasks
-            Console.error("interrupted" + (tasks.isEmpty ? "" : "; tasks stopped: \(tasks.joined(separator: ", "))"))
+            Console.error(interruptedMessage(summary.interruptedTasks))
             return ExitStatus.interrupted
         }
         return summary.runsFailed > 0 || summary.runsCancelled > 0 ? ExitStatus.runFailed : ExitStatus.success
@@ -199,27 +198,36 @@ struct RunCommand: AsyncParsableCommand {
             Console.error("error: \(error)")
             return ExitStatus.runFailed
         }
-        let id = outcome.record.id
-        let pretty = Console.stdoutIsTerminal
-        switch outcome.ending {
-        case .interrupted:
-            let tasks = outcome.summary?.interruptedTasks ?? []
-            Console.error("interrupted" + (tasks.isEmpty ? "" : "; tasks stopped: \(tasks.joined(separator: ", "))")
-                          + "; resume with: sluice runs resume \(id)")
-            return ExitStatus.interrupted
-        case .lost(let why):
-            Console.error("error: run \(id) stopped here: \(why)")
-            return ExitStatus.runFailed
-        case .reused:
-            Console.error("run \(id) already has idempotency key '\(idempotencyKey ?? "")' (\(outcome.record.status)); not started again")
-        case .finished:
-            break
-        }
-        if let result = outcome.result { Console.output(result.jsonString(pretty ? .prettyPrinted : .compact)) }
-        switch outcome.record.status {
-        case .completed, .running, .queued: return ExitStatus.success
-        default: return ExitStatus.runFailed
-        }
+        return report(outcome)
+    }
+}
+
+/// "interrupted", with the tasks that were stopped.
+func interruptedMessage(_ tasks: [String]) -> String {
+    "interrupted" + (tasks.isEmpty ? "" : "; tasks stopped: \(tasks.joined(separator: ", "))")
+}
+
+/// Prints how a durable run ended here (its result on stdout, the rest on stderr) and answers
+/// the exit status.
+func report(_ outcome: DurableRunner.Outcome) -> Int32 {
+    let id = outcome.record.id
+    switch outcome.ending {
+    case .interrupted:
+        Console.error(interruptedMessage(outcome.summary?.interruptedTasks ?? []) + "; resume with: sluice runs resume \(id)")
+        return ExitStatus.interrupted
+    case .lost(let why):
+        Console.error("error: run \(id) stopped here: \(why)")
+        return ExitStatus.runFailed
+    case .reused:
+        Console.error("run \(id) already has idempotency key '\(outcome.record.idempotencyKey ?? "")' (\(outcome.record.status)); "
+                      + "not started again")
+    case .finished:
+        break
+    }
+    if let result = outcome.result { Console.output(result.jsonString(Console.stdoutIsTerminal ? .prettyPrinted : .compact)) }
+    switch outcome.record.status {
+    case .completed, .running, .queued: return ExitStatus.success
+    default: return ExitStatus.runFailed
     }
 }
 

@@ -167,18 +167,8 @@ func runHere(_ options: StoreOptions, _ start: @escaping @Sendable (DurableRunne
         let work = Task { try await start(runner) }
         let interrupts = InterruptHandler { work.cancel() }
         defer { interrupts.stop() }
-        let outcome = try await work.value
-        switch outcome.ending {
-        case .interrupted:
-            Console.error("interrupted; resume with: sluice runs resume \(outcome.record.id)")
-            throw ExitCode(ExitStatus.interrupted)
-        case .lost(let why):
-            Console.error("error: run \(outcome.record.id) stopped here: \(why)")
-            throw ExitCode(ExitStatus.runFailed)
-        case .finished, .reused:
-            if let result = outcome.result { Console.output(result.jsonString(Console.stdoutIsTerminal ? .prettyPrinted : .compact)) }
-            if outcome.record.status != .completed { throw ExitCode(ExitStatus.runFailed) }
-        }
+        let status = report(try await work.value)
+        if status != ExitStatus.success { throw ExitCode(status) }
     }
 }
 

@@ -22,6 +22,13 @@ final class DurableRun: Sendable {
         self.fence = fence
     }
 
+    /// A write failed (the claim moved on, or the store is gone): the run stops here and stays
+    /// resumable; the first reason is kept.
+    func lose(_ error: any Error, run: RunState) {
+        lost.withLock { $0 = $0 ?? "\(error)" }
+        run.markCancelled()
+    }
+
     /// The key of a task's output in one run: its name, plus its position in each scatter it is under.
     static func key(task: String, scatter: [ScatterFrame]) -> String {
         scatter.isEmpty ? task : task + "@" + scatter.map { String($0.index) }.joined(separator: ".")

@@ -208,8 +208,9 @@ public final class DurableRunner: Sendable {
                         } catch is CancellationError {
                             return
                         } catch {
-                            self.engine.sinks.first?.receive(EngineEvent(.log, flow: "", runID: "", message: "worker: \(error)",
-                                                                         level: "error", timestamp: self.now))
+                            let event = EngineEvent(.log, flow: "", runID: "", message: "worker: \(error)", level: "error",
+                                                    timestamp: self.now)
+                            for sink in self.engine.sinks { sink.receive(event) }
                             try? await Task.sleep(for: poll)
                         }
                     }

@@ -82,11 +82,28 @@ final class StoreWriter: Sendable {
         }
         // Nobody was writing: this caller writes its batch and whatever is pending, in its own
         // task (no hand-off to another and back), then passes the writing on if others wait.
-        if leads, let error = await writeRound(leader: fence) { throw error }
+        guard leads else { return }
+        let (error, more) = await round(leader: .some(fence))
+        if more { Task { await drain() } }
+        if let error { throw error }
     }
 
-    /// One round by the caller that took the writing: answers the failure of its own group, if any.
-    private func writeRound(leader: Fence?) async -> (any Error)? {
+    /// Waits until everything queued so far is written.
+    func flush() async throws {
+        try await commit(StoreBatch())
+    }
+
+    /// Writes rounds while someone waits for a commit.
+    private func drain() async {
+        while await round(leader: .none).more {}
+    }
+
+    /// Writes everything pending, one transaction per claim. `leader` is the claim of the
+    /// committing caller doing the writing (none for the drain task): it has no waiter, so the
+    /// failure of its group is answered here. Also answers whether commits wait for another
+    /// round; if none do, the writing stops, and posted writes left over go out after
+    /// `postDelay` or with the next commit.
+    private func round(leader: Fence??) async -> (error: (any Error)?, more: Bool) {
         let groups = state.withLock { s -> [(Fence?, Group)] in
             defer { s.pending.removeAll(keepingCapacity: true) }
             return Array(s.pending)
@@ -97,7 +114,9 @@ final class StoreWriter: Sendable {
                 try await store.commit(group.batch)
                 for w in group.waiters { w.resume() }
             } catch {
-                if fence == leader { leaderError = error } else if group.waiters.isEmpty {
+                if let leader, fence == leader {
+                    leaderError = error
+                } else if group.waiters.isEmpty {
                     state.withLock { $0.failures[fence] = error }
                 }
                 for w in group.waiters { w.resume(throwing: error) }
@@ -110,49 +129,8 @@ final class StoreWriter: Sendable {
             if schedule { s.flushScheduled = true }
             return (false, schedule)
         }
-        if more { Task { await drain() } }
         if scheduleFlush { flushLater() }
-        return leaderError
-    }
-
-    /// Waits until everything queued so far is written.
-    func flush() async throws {
-        try await commit(StoreBatch())
-    }
-
-    /// Writes what is pending, round after round while someone waits for a commit. Posted
-    /// writes left with nobody waiting go out after `postDelay` (or with the next commit).
-    private func drain() async {
-        var first = true
-        while true {
-            let (groups, scheduleFlush) = state.withLock { s -> ([(Fence?, Group)], Bool) in
-                let waited = s.pending.values.contains { !$0.waiters.isEmpty }
-                guard !s.pending.isEmpty, first || waited else {
-                    s.writing = false
-                    let schedule = !s.pending.isEmpty && !s.flushScheduled
-                    if schedule { s.flushScheduled = true }
-                    return ([], schedule)
-                }
-                defer { s.pending.removeAll(keepingCapacity: true) }
-                return (Array(s.pending), false)
-            }
-            first = false
-            if groups.isEmpty {
-                if scheduleFlush { flushLater() }
-                return
-            }
-            for (fence, group) in groups {
-                do {
-                    try await store.commit(group.batch)
-                    for w in group.waiters { w.resume() }
-                } catch {
-                    if group.waiters.isEmpty {
-                        state.withLock { $0.failures[fence] = error }
-                    }
-                    for w in group.waiters { w.resume(throwing: error) }
-                }
-            }
-        }
+        return (leaderError, more)
     }
 
     /// Writes posted batches after `postDelay` unless a commit took them first.

@@ -295,8 +295,7 @@ final class Stage: Sendable {
                 do {
                     try await durable.checkpoint(key, output: hit)
                 } catch {
-                    durable.lost.withLock { $0 = $0 ?? "\(error)" }
-                    run.markCancelled()
+                    durable.lose(error, run: run)
                     return
                 }
                 if shared.bus.wantsTaskEvents { shared.emit(.taskCompleted, run: run, task: name, message: "cache hit") }
@@ -326,9 +325,8 @@ final class Stage: Sendable {
                         try await durable.completed(key, attempt: attempt, started: startTime, ended: shared.clock.now(), output: output)
                         if let cache { await durable.cacheResult(cache.key, output: output, expires: shared.clock.now().addingTimeInterval(cache.ttl.seconds)) }
                     } catch {
-                        durable.lost.withLock { $0 = $0 ?? "\(error)" }
                         execution.noteInterrupted(name)
-                        run.markCancelled()
+                        durable.lose(error, run: run)
                         return
                     }
                 }

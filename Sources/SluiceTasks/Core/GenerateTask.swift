@@ -58,6 +58,8 @@ struct GenerateTask: TaskSource {
     /// across restarts. `allow_rerun: true` starts the counter again. A one-shot generator
     /// (no interval or cron) keeps no state: each run of the flow is its trigger.
     let state: (cache: any KeyValueCache, key: String)?
+    /// Start from zero whatever was saved (the saved state is overwritten at the first event).
+    let allowRerun: Bool
 
     init(_ config: Value.Object, state: (any KeyValueCache)? = nil, stateKey: String = "") throws {
         payload = config["payload"] ?? .emptyObject
@@ -80,16 +82,12 @@ struct GenerateTask: TaskSource {
         let count = try config.int("count")
         if let count, count < 0 { throw TaskError.invalidConfig("'count' must not be negative") }
         self.count = count ?? ((interval == nil && cron == nil) ? 1 : nil)
-        if let state, interval != nil || cron != nil {
-            if config["allow_rerun"] == true { _ = state.delete(stateKey) }
-            self.state = (state, stateKey)
-        } else {
-            self.state = nil
-        }
+        self.state = (interval != nil || cron != nil) ? state.map { ($0, stateKey) } : nil
+        allowRerun = config["allow_rerun"] == true
     }
 
     func run(_ emitter: SourceEmitter, _ context: TaskContext) async throws {
-        let saved = state.flatMap { $0.cache.get($0.key) }
+        let saved = allowRerun ? nil : state.flatMap { $0.cache.get($0.key) }
         var emitted = Int(saved?["count"]?.intValue ?? 0)
         var last = saved?["last"]?.doubleValue.map { Date(timeIntervalSince1970: $0) }
         func more() -> Bool { count.map { emitted < $0 } ?? true }
