@@ -104,13 +104,16 @@ struct DurableCLITests {
         kill(victim.processIdentifier, SIGKILL)
         victim.waitUntilExit()
 
-        // Its claim outlives the process for --claim-ttl; then any process may resume it.
+        // Its claim outlives the process for --claim-ttl; then any process may resume it. On a
+        // PostgreSQL store shared with the worker tests running alongside, a `sluice worker` may
+        // take it over first: then the run ends completed all the same.
         var resumed = CLI.Output(status: -1, stdout: "", stderr: "")
         let done = try CLI.waitFor {
             resumed = try CLI.run(["runs", "resume", id, "--store", store, "--claim-ttl", "1"])
             return resumed.status == 0 || !resumed.stderr.contains("being executed by another process")
         }
-        #expect(done && resumed.status == 0, "\(resumed.stderr)")
+        let takenByAWorker = backend == .postgres && resumed.stderr.contains("has already ended (completed)")
+        #expect(done && (resumed.status == 0 || takenByAWorker), "\(resumed.stderr)")
         let log = try String(contentsOfFile: dir + "/log", encoding: .utf8)
         #expect(log == "a\nb\nb\nc\n", "a ran once, b was interrupted and retried, c ran once")
 
