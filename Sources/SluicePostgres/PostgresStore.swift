@@ -881,3 +881,16 @@ final class ChangeSignal: Sendable {
         }
     }
 }
+
+// Placeholder until the tables exist (being written now): asset records are not kept yet.
+extension PostgresStore {
+    public func materializations(_ filter: MaterializationFilter) async throws -> [Materialization] {
+        throw StoreError.unavailable("asset records are not implemented on this backend yet")
+    }
+    public func readers(of asset: String, partition: String?, limit: Int) async throws -> [Materialization] {
+        throw StoreError.unavailable("asset records are not implemented on this backend yet")
+    }
+    public func audit(_ filter: AuditFilter) async throws -> [AuditEntry] {
+        throw StoreError.unavailable("the audit log is not implemented on this backend yet")
+    }
+}

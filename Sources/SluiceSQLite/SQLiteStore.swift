@@ -491,3 +491,16 @@ public final class SQLiteStore: Store {
         }
     }
 }
+
+// Placeholder until the tables exist (being written now): asset records are not kept yet.
+extension SQLiteStore {
+    public func materializations(_ filter: MaterializationFilter) async throws -> [Materialization] {
+        throw StoreError.unavailable("asset records are not implemented on this backend yet")
+    }
+    public func readers(of asset: String, partition: String?, limit: Int) async throws -> [Materialization] {
+        throw StoreError.unavailable("asset records are not implemented on this backend yet")
+    }
+    public func audit(_ filter: AuditFilter) async throws -> [AuditEntry] {
+        throw StoreError.unavailable("the audit log is not implemented on this backend yet")
+    }
+}

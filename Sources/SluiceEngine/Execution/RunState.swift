@@ -13,8 +13,15 @@ public struct RunStatus: Sendable, Hashable, CustomStringConvertible {
     public static let completed = RunStatus("completed")
     public static let failed = RunStatus("failed")
     public static let cancelled = RunStatus("cancelled")
+    /// Suspended at an approval gate: nothing runs and nothing is held until someone decides.
+    public static let waitingApproval = RunStatus("waiting_approval")
+    /// Suspended at a signal gate until its token is signalled (or the gate times out).
+    public static let waitingSignal = RunStatus("waiting_signal")
 
-    public static let allCases: [RunStatus] = [.queued, .running, .completed, .failed, .cancelled]
+    public static let allCases: [RunStatus] = [.queued, .running, .completed, .failed, .cancelled, .waitingApproval, .waitingSignal]
+
+    /// Whether the run is parked at a gate.
+    public var isWaiting: Bool { self == .waitingApproval || self == .waitingSignal }
 
     /// A status read back from a store; nil for a name Sluice does not know.
     public init?(rawValue: String) {

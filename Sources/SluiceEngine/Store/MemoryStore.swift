@@ -18,6 +18,8 @@ public final class MemoryStore: Store {
         /// Queued runs in the order they were queued, with their current claim.
         var queue: [(runID: String, queued: Date, claim: Lease?)] = []
         var claimGenerations: [String: Int64] = [:]
+        var materializations: [String: Materialization] = [:]
+        var audit: [AuditEntry] = []
 
         mutating func claim(at i: Int, worker: String, ttl: Double, now: Date) -> Lease {
             let runID = queue[i].runID
@@ -112,6 +114,11 @@ public final class MemoryStore: Store {
             }
             for c in batch.checkpoints { s.checkpoints[c.runID, default: [:]][c.key] = c.output }
             for e in batch.events { s.events[e.runID, default: []].append(e.event) }
+            for m in batch.materializations { s.materializations[m.id] = m }
+            for var entry in batch.audit {
+                entry.id = Int64(s.audit.count + 1)
+                s.audit.append(entry)
+            }
             if let fence = batch.fence, batch.finishesClaim { s.queue.removeAll { $0.runID == fence.name } }
         }
     }
@@ -128,6 +135,25 @@ public final class MemoryStore: Store {
 
     public func events(runID: String) async throws -> [Value] {
         state.withLock { $0.events[runID] ?? [] }
+    }
+
+    // MARK: Assets and audit
+
+    public func materializations(_ filter: MaterializationFilter) async throws -> [Materialization] {
+        state.withLock { filter.select($0.materializations.values) }
+    }
+
+    public func readers(of asset: String, partition: String?, limit: Int) async throws -> [Materialization] {
+        state.withLock { s in
+            let reading = s.materializations.values.filter { m in
+                m.inputs.contains { $0.asset == asset && (partition.map { p in $0.partition == p } ?? true) }
+            }
+            return MaterializationFilter(limit: limit).select(reading)
+        }
+    }
+
+    public func audit(_ filter: AuditFilter) async throws -> [AuditEntry] {
+        state.withLock { s in Array(s.audit.reversed().filter(filter.matches).prefix(filter.limit)) }
     }
 
     // MARK: Result cache

@@ -30,7 +30,8 @@ public protocol Store: Sendable {
 
     /// Applies every write of `batch` in one transaction, or none of them: run updates
     /// (`StoreError.notFound` for an unknown run), attempts (replacing the one with the same
-    /// run, task and number), checkpoints and events. With a `fence`, nothing is written unless
+    /// run, task and number), checkpoints, events, materializations (replacing the one with the
+    /// same id, inputs included) and audit entries (appended, ids assigned in order). With a `fence`, nothing is written unless
     /// that queue claim is still current (`StoreError.leaseLost`): a worker that lost its run
     /// cannot overwrite the work of the one that took it over. With `finishesClaim`, the run
     /// also leaves the queue, as `finish` would.
@@ -44,6 +45,16 @@ public protocol Store: Sendable {
 
     /// The run's event log (each event as its JSON object), in the order committed.
     func events(runID: String) async throws -> [Value]
+
+    // MARK: Assets and audit
+
+    /// Materializations (written through `commit`), newest first.
+    func materializations(_ filter: MaterializationFilter) async throws -> [Materialization]
+    /// Downstream lineage: the materializations that read `asset` (its `partition` only, when
+    /// given), newest first.
+    func readers(of asset: String, partition: String?, limit: Int) async throws -> [Materialization]
+    /// The audit log (written through `commit`), newest first.
+    func audit(_ filter: AuditFilter) async throws -> [AuditEntry]
 
     // MARK: Result cache
 
@@ -168,6 +179,8 @@ public struct StoreBatch: Sendable {
     public var attempts: [TaskAttempt]
     public var checkpoints: [Checkpoint]
     public var events: [RunEvent]
+    public var materializations: [Materialization] = []
+    public var audit: [AuditEntry] = []
     /// The queue claim the writes are made under, if any.
     public var fence: Lease?
     /// With a fence: the run leaves the queue in the same transaction (it ended).
@@ -182,7 +195,9 @@ public struct StoreBatch: Sendable {
         self.fence = fence
     }
 
-    public var isEmpty: Bool { runs.isEmpty && attempts.isEmpty && checkpoints.isEmpty && events.isEmpty }
+    public var isEmpty: Bool {
+        runs.isEmpty && attempts.isEmpty && checkpoints.isEmpty && events.isEmpty && materializations.isEmpty && audit.isEmpty
+    }
 }
 
 extension Store {
@@ -233,6 +248,16 @@ extension Store {
     }
     public func appendEvents(runID: String, _ events: [Value]) async throws {
         try await commit(StoreBatch(events: events.map { .init(runID: runID, event: $0) }))
+    }
+    public func saveMaterialization(_ m: Materialization) async throws {
+        var batch = StoreBatch()
+        batch.materializations = [m]
+        try await commit(batch)
+    }
+    public func appendAudit(_ entry: AuditEntry) async throws {
+        var batch = StoreBatch()
+        batch.audit = [entry]
+        try await commit(batch)
     }
 }
 
