@@ -146,7 +146,7 @@ public final class MemoryStore: Store {
     public func readers(of asset: String, partition: String?, limit: Int) async throws -> [Materialization] {
         state.withLock { s in
             let reading = s.materializations.values.filter { m in
-                m.inputs.contains { $0.asset == asset && (partition.map { p in $0.partition == p } ?? true) }
+                m.inputs.contains { input in input.asset == asset && (partition.map { input.partition == $0 } ?? true) }
             }
             return MaterializationFilter(limit: limit).select(reading)
         }
