@@ -93,11 +93,6 @@ struct NativeFlowReader {
         for i in tasks.indices where routeTargets.contains(tasks[i].name) && !tasks[i].explicitDependencies {
             tasks[i].inputs = []
         }
-        if let asset = tasks.first(where: { $0.asset != nil }) {
-            // Declarations are checked now; storing and materializing asset values comes later.
-            warnings.append(FlowError(.invalidValue, "'asset' (task '\(asset.name)' and any other) is checked but not acted on yet: "
-                                      + "runs do not store asset values", at: asset.location))
-        }
         var flow = FlowDefinition(name: name, labels: labels, tasks: tasks, settings: settings, location: body.location)
         flow.warnings = warnings
         return (flow, errors)
@@ -277,6 +272,11 @@ struct CommonFieldReader {
                     spec.key = key
                 case "partitions": spec.partitions = try Partitions(config: value.value)
                 case "io": spec.io = try IOManagerSpec(config: value.value)
+                case "version":
+                    guard let version = value.scalar?.textValue, !version.isEmpty else {
+                        throw PartitionError("version must be a non-empty string or number")
+                    }
+                    spec.version = version
                 case "inputs":
                     guard let inputs = value.members else { throw PartitionError("inputs maps upstream task names to partition mappings") }
                     for input in inputs {
@@ -288,8 +288,9 @@ struct CommonFieldReader {
                         }
                     }
                 default:
-                    errors.append(FlowError(.unknownField, "unknown field '\(member.key)' in 'asset' of \(owner) (key, partitions, io, inputs)",
-                                            at: member.keyLocation, suggestion: Suggestion.closest(to: member.key, in: ["key", "partitions", "io", "inputs"])))
+                    errors.append(FlowError(.unknownField, "unknown field '\(member.key)' in 'asset' of \(owner) (key, partitions, io, inputs, version)",
+                                            at: member.keyLocation,
+                                            suggestion: Suggestion.closest(to: member.key, in: ["key", "partitions", "io", "inputs", "version"])))
                 }
             } catch {
                 errors.append(FlowError(.invalidValue, "asset of \(owner), \(member.key): \(error.message)", at: value.location))

@@ -11,6 +11,9 @@ public struct AssetSpec: Sendable, Equatable {
     public var mappings: [String: PartitionMapping]
     /// Where each mapping was written, for errors found when the graph is checked.
     public var mappingLocations: [String: SourceLocation]
+    /// Written by the author to say when the code changed (code assets, whose closure Sluice
+    /// cannot hash); otherwise the definition's fingerprint is the version.
+    public var version: String?
 
     public init(key: String, partitions: Partitions? = nil, io: IOManagerSpec = .memory, mappings: [String: PartitionMapping] = [:],
                 mappingLocations: [String: SourceLocation] = [:]) {
@@ -22,6 +25,12 @@ public struct AssetSpec: Sendable, Equatable {
     }
 
     public func mapping(from upstream: String) -> PartitionMapping { mappings[upstream] ?? .identity }
+
+    /// What identifies this declaration, for version hashes: everything but source locations.
+    public var fingerprint: String {
+        let inputs = mappings.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+        return "key=\(key);partitions=\(partitions.map { String(describing: $0) } ?? "none");io=\(io);inputs=\(inputs);version=\(version ?? "")"
+    }
 }
 
 /// Where an asset's values live.

@@ -49,10 +49,20 @@ final class DurableRun: Sendable {
     }
 
     /// Records a completed attempt and its output in one transaction; returns once it is stored.
-    func completed(_ key: String, attempt: Int, started: Date, ended: Date, output: TaskOutput) async throws {
-        try await writer.commit(StoreBatch(
+    func completed(_ key: String, attempt: Int, started: Date, ended: Date, output: TaskOutput,
+                   materialization: Materialization? = nil) async throws {
+        var batch = StoreBatch(
             attempts: [TaskAttempt(runID: id, task: key, attempt: attempt, status: .succeeded, started: started, ended: ended)],
-            checkpoints: [.init(runID: id, key: key, output: output.checkpoint)], fence: fence))
+            checkpoints: [.init(runID: id, key: key, output: output.checkpoint)], fence: fence)
+        if let materialization { batch.materializations = [materialization] }
+        try await writer.commit(batch)
+    }
+
+    /// Records an asset partition starting or failing (it goes out with the next write).
+    func materializing(_ m: Materialization) {
+        var batch = StoreBatch(fence: fence)
+        batch.materializations = [m]
+        writer.post(batch)
     }
 
     /// Records a task's output taken from the result cache (no attempt ran).

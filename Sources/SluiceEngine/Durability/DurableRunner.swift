@@ -64,6 +64,8 @@ public final class DurableRunner: Sendable {
                 load: @escaping @Sendable (StoredFlow) throws -> FlowDefinition) {
         var engine = engine
         engine.sinks.append(runLog)
+        // Asset materializations are recorded where the runs are.
+        if engine.assets.store == nil { engine.assets = AssetRuntime(store: store) }
         self.engine = engine
         self.store = store
         self.options = options
@@ -168,7 +170,7 @@ public final class DurableRunner: Sendable {
             redo = plan.definition.downstream(of: task)
         }
         let kept = try await store.checkpoints(runID: runID).filter { key, _ in
-            let name = key.split(separator: "@", maxSplits: 1).first.map(String.init) ?? key
+            let name = key.split(whereSeparator: { $0 == "@" || $0 == "[" }).first.map(String.init) ?? key
             return key != Self.resultKey && !redo.contains(name)
         }
         let record = RunRecord(id: Self.newRunID(at: now), flow: old.flow, flowHash: old.flowHash, status: .queued, trigger: "retry",

@@ -14,6 +14,8 @@ public struct Engine: Sendable {
     public var cache: any KeyValueCache = InMemoryCache.shared
     /// Tasks' state across runs (schedules' counters and last runs); nil keeps none.
     public var taskState: (any KeyValueCache)?
+    /// I/O managers and the store for asset tasks.
+    public var assets = AssetRuntime()
 
     public init(registry: TaskRegistry, clock: any EngineClock = SystemClock(), sinks: [any EngineEventSink] = [],
                 environment: [String: String] = ProcessInfo.processInfo.environment,
@@ -28,7 +30,7 @@ public struct Engine: Sendable {
     /// Instantiates a flow's tasks; reports every problem at once.
     public func prepare(_ definition: FlowDefinition) throws(FlowErrors) -> FlowPlan {
         try FlowPlan(definition: definition, registry: registry, clock: clock, sinks: sinks, environment: environment, random: random,
-                     cache: cache, state: taskState)
+                     cache: cache, state: taskState, assets: assets)
     }
 
     /// Runs a prepared flow until its sources are exhausted and their runs have ended, or until
@@ -41,7 +43,7 @@ public struct Engine: Sendable {
 
     func run(_ plan: FlowPlan, input: Event?, durable: DurableRun?,
              onRunFinished: @escaping @Sendable (RunReport) -> Void) async -> ExecutionSummary {
-        let execution = FlowExecution(plan: plan, durable: durable, onRunFinished: onRunFinished)
+        let execution = FlowExecution(plan: plan, input: input, durable: durable, onRunFinished: onRunFinished)
         return await execution.run(input: input)
     }
 

@@ -48,9 +48,12 @@ final class FlowExecution: Sendable {
     let runPrefix: String
     /// The store record of a workflow's run, when it is durable.
     let durable: DurableRun?
+    /// What each task does in a run that materializes assets.
+    let assetRun: AssetRunPlan?
 
-    init(plan: FlowPlan, durable: DurableRun? = nil, onRunFinished: @escaping @Sendable (RunReport) -> Void) {
+    init(plan: FlowPlan, input: Event?, durable: DurableRun? = nil, onRunFinished: @escaping @Sendable (RunReport) -> Void) {
         self.plan = plan
+        self.assetRun = AssetRunPlan.of(plan, input: input)
         self.durable = plan.sources.isEmpty ? durable : nil
         self.stages = plan.stages.map { $0.fresh() }
         self.clock = plan.clock
@@ -86,8 +89,14 @@ final class FlowExecution: Sendable {
                 }
             }
             if plan.sources.isEmpty {
+                var root = input ?? Event(data: .emptyObject)
+                // The asset plan is the engine's; tasks see the rest of the input.
+                if root.data[AssetRunPlan.inputKey] != nil, case .object(var o) = root.data {
+                    o.removeValue(forKey: AssetRunPlan.inputKey)
+                    root.data = .object(o)
+                }
                 group.addTask {
-                    await self.startRun(with: input ?? Event(data: .emptyObject), at: self.plan.roots, from: nil)
+                    await self.startRun(with: root, at: self.plan.roots, from: nil)
                     self.sourceFinished()
                 }
             } else {

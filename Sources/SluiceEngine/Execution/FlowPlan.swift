@@ -21,11 +21,16 @@ public final class FlowPlan: Sendable {
     let clock: any EngineClock
     let bus: EventBus
     let environmentValue: Value
+    /// The flow's assets and their versions.
+    public let assetGraph: AssetGraph
+    let assets: AssetRuntime
 
     init(definition: FlowDefinition, registry: TaskRegistry, clock: any EngineClock, sinks: [any EngineEventSink],
          environment: [String: String], random: @escaping @Sendable () -> Double, cache: any KeyValueCache = InMemoryCache.shared,
-         state: (any KeyValueCache)? = nil) throws(FlowErrors) {
+         state: (any KeyValueCache)? = nil, assets: AssetRuntime = AssetRuntime()) throws(FlowErrors) {
         self.definition = definition
+        self.assetGraph = AssetGraph(definition)
+        self.assets = assets
         self.clock = clock
         self.bus = EventBus(sinks)
         var env = Value.Object()

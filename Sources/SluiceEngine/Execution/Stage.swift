@@ -279,16 +279,42 @@ final class Stage: Sendable {
             route(.event(envelope.event), from: envelope, &out, execution)
             return
         }
+        if let assets = execution.assetRun {
+            switch assets.role(of: name) {
+            case .skip:
+                return
+            case .forward:
+                route(.event(envelope.event), from: envelope, &out, execution)
+                return
+            case .asset(let compute, let load):
+                await processAsset(envelope, compute: compute, load: load, processor: processor, config: renderedConfig, &out, execution)
+                return
+            case .run:
+                break
+            }
+        }
+        let key = run.durable.map { _ in DurableRun.key(task: name, scatter: envelope.scatter) } ?? ""
+        if let output = await execute(processor, envelope, key: key, config: renderedConfig, &out, execution) {
+            route(output, from: envelope, &out, execution)
+        }
+    }
+
+    /// Runs the task on one event under checkpoint key `key`: takes a checkpointed or cached
+    /// output when there is one, else makes attempts under the retry policy, recording each in a
+    /// durable run. Answers the output, or nil when the event's path ended here (the task failed
+    /// and `on_error` took over, or the run stopped). `asset` makes a successful attempt write
+    /// its value and record the materialization with its checkpoint.
+    func execute(_ processor: any TaskProcessor, _ envelope: Envelope, key: String, config renderedConfig: Value.Object,
+                 asset: AssetWrite? = nil, _ out: inout Outbox, _ execution: FlowExecution) async -> TaskOutput? {
+        let run = envelope.run
         let durable = run.durable
-        let key = durable.map { _ in DurableRun.key(task: name, scatter: envelope.scatter) } ?? ""
         if let saved = durable?.checkpointed(key) {
             // Done by an earlier process: its output is taken, the task is not run again.
             if shared.bus.wantsTaskEvents { shared.emit(.taskCompleted, run: run, task: name, message: "from checkpoint") }
-            route(saved, from: envelope, &out, execution)
-            return
+            return saved
         }
         var cache: (key: String, ttl: Duration)?
-        if let durable, let ttl = definition.cacheTTL {
+        if let durable, let ttl = definition.cacheTTL, asset == nil {
             let resultKey = DurableRun.resultKey(type: definition.type, config: renderedConfig, input: envelope.event.data)
             cache = (resultKey, ttl)
             if let hit = await durable.cachedResult(resultKey, now: shared.clock.now()) {
@@ -296,11 +322,10 @@ final class Stage: Sendable {
                     try await durable.checkpoint(key, output: hit)
                 } catch {
                     durable.lose(error, run: run)
-                    return
+                    return nil
                 }
                 if shared.bus.wantsTaskEvents { shared.emit(.taskCompleted, run: run, task: name, message: "cache hit") }
-                route(hit, from: envelope, &out, execution)
-                return
+                return hit
             }
         }
         // On resume, attempts go on counting from the interrupted one.
@@ -310,7 +335,8 @@ final class Stage: Sendable {
             let started = shared.clock.uptime()
             let startTime = durable == nil ? Date.distantPast : shared.clock.now()
             durable?.attemptStarted(key, attempt: attempt, at: startTime)
-            if shared.bus.wantsTaskEvents { shared.emit(.taskStarted, run: run, task: name, attempt: attempt) }
+            if let asset, let durable { durable.materializing(asset.record(run: durable.id, status: .running, started: startTime)) }
+            if shared.bus.wantsTaskEvents { shared.emit(.taskStarted, run: run, task: name, attempt: attempt, message: asset?.label) }
             do {
                 if let limiter = execution.parallelLimiter { await limiter.acquire() }
                 activeAttempts.add(1, ordering: .relaxed)
@@ -319,27 +345,36 @@ final class Stage: Sendable {
                     execution.parallelLimiter?.release()
                 }
                 let output = try await attemptOnce(processor, envelope.event, context)
+                var materialization: Materialization?
+                if let asset {
+                    let summary = try await asset.write(output)
+                    if let durable {
+                        materialization = asset.record(run: durable.id, status: .materialized, started: startTime, ended: shared.clock.now(),
+                                                       summary: summary)
+                    }
+                }
                 if let durable {
                     // Stored before any child starts: a resumed run never redoes this task.
                     do {
-                        try await durable.completed(key, attempt: attempt, started: startTime, ended: shared.clock.now(), output: output)
+                        try await durable.completed(key, attempt: attempt, started: startTime, ended: shared.clock.now(), output: output,
+                                                    materialization: materialization)
                         if let cache { await durable.cacheResult(cache.key, output: output, expires: shared.clock.now().addingTimeInterval(cache.ttl.seconds)) }
                     } catch {
                         execution.noteInterrupted(name)
                         durable.lose(error, run: run)
-                        return
+                        return nil
                     }
                 }
                 if shared.bus.wantsTaskEvents {
-                    shared.emit(.taskCompleted, run: run, task: name, attempt: attempt, duration: shared.clock.uptime() - started)
+                    shared.emit(.taskCompleted, run: run, task: name, attempt: attempt, message: asset?.label,
+                                duration: shared.clock.uptime() - started)
                 }
-                route(output, from: envelope, &out, execution)
-                return
+                return output
             } catch {
                 if Task.isCancelled || error is CancellationError {
                     execution.noteInterrupted(name)
                     run.markCancelled()
-                    return
+                    return nil
                 }
                 let taskError = Stage.classify(error)
                 durable?.attemptFailed(key, attempt: attempt, started: startTime, ended: shared.clock.now(), error: taskError.message)
@@ -351,13 +386,17 @@ final class Stage: Sendable {
                     do {
                         try await shared.clock.sleep(for: delay)
                     } catch {
-                        return
+                        return nil
                     }
                     attempt += 1
                     continue
                 }
+                if let asset, let durable {
+                    durable.materializing(asset.record(run: durable.id, status: .failed, started: startTime, ended: shared.clock.now(),
+                                                       error: taskError.message))
+                }
                 fail(envelope, taskError, attempt: attempt, &out, execution, duration: shared.clock.uptime() - started)
-                return
+                return nil
             }
         }
     }
@@ -403,7 +442,7 @@ final class Stage: Sendable {
     }
 
     /// Sends a task's output on to its children, or records it as a result of the run.
-    private func route(_ output: TaskOutput, from envelope: Envelope, _ out: inout Outbox, _ execution: FlowExecution) {
+    func route(_ output: TaskOutput, from envelope: Envelope, _ out: inout Outbox, _ execution: FlowExecution) {
         switch output.storage {
         case .none:
             return

@@ -1,0 +1,74 @@
+import Foundation
+import SluiceCore
+import Synchronization
+
+/// What asset tasks need while they run: the I/O managers their values go through and the store
+/// their materializations are recorded in. One per process is typical (`Engine.assets`).
+public final class AssetRuntime: Sendable {
+    /// Where materializations were recorded, for reading memory values back after a restart.
+    public let store: (any Store)?
+    public let memory = MemoryIOManager()
+    private let tables = Mutex<(@Sendable (_ name: String, _ url: String?) throws -> any IOManager)?>(nil)
+    private let custom = Mutex<[String: any IOManager]>([:])
+
+    public init(store: (any Store)? = nil) {
+        self.store = store
+    }
+
+    /// Makes `io: {table: {name, url?}}` work: the backend opens the table (the store's
+    /// database when `url` is nil).
+    public func setTableManager(_ make: @escaping @Sendable (_ name: String, _ url: String?) throws -> any IOManager) {
+        tables.withLock { $0 = make }
+    }
+
+    /// Registers an I/O manager for assets whose key is `asset`, overriding what the flow
+    /// declares (a program's own storage).
+    public func register(asset: String, _ manager: any IOManager) {
+        custom.withLock { $0[asset] = manager }
+    }
+
+    public func manager(for spec: AssetSpec) throws -> any IOManager {
+        if let registered = custom.withLock({ $0[spec.key] }) { return registered }
+        switch spec.io {
+        case .memory: return memory
+        case .files(let path, let format): return FileIOManager(directory: path, format: format)
+        case .table(let name, let url):
+            guard let make = tables.withLock({ $0 }) else {
+                throw AssetError("asset '\(spec.key)' uses a table, but this process has no table I/O (run it with a SQLite or PostgreSQL store)")
+            }
+            return try make(name, url)
+        }
+    }
+
+    /// The checkpoint key of one computed partition of an asset task.
+    static func checkpointKey(task: String, partition: String) -> String { "\(task)[\(partition)]" }
+
+    /// Reads a stored value. A memory value made by another process comes from the checkpoint
+    /// of the run that made it, while the store keeps that run.
+    public func read(task: String, asset spec: AssetSpec, partition: String) async throws -> Value {
+        let manager = try manager(for: spec)
+        do {
+            return try await manager.read(asset: spec.key, partition: partition)
+        } catch let error as AssetError {
+            guard manager is MemoryIOManager, let store else { throw error }
+            let latest = try await store.materializations(MaterializationFilter(asset: spec.key, partitions: [partition],
+                                                                                statuses: [.materialized], latestOnly: true, limit: 1))
+            guard let m = latest.first,
+                  let saved = try await store.checkpoints(runID: m.runID)[Self.checkpointKey(task: task, partition: partition)],
+                  let output = TaskOutput(checkpoint: saved), let value = output.assetValue else { throw error }
+            _ = try await memory.write(value, asset: spec.key, partition: partition)
+            return value
+        }
+    }
+}
+
+extension TaskOutput {
+    /// The value an asset task produced: its event's data, or the array of its events' data.
+    var assetValue: Value? {
+        switch storage {
+        case .none: return nil
+        case .one(let e): return e.data
+        case .many(let es): return .array(es.map(\.data))
+        }
+    }
+}
