@@ -234,6 +234,29 @@ public final class PostgresStore: Store {
             """,
             "CREATE INDEX queue_by_time ON queue (queued, seq)",
         ],
+        // Asset materializations with their lineage (the upstream materializations each one
+        // read, in order), and the audit log.
+        [
+            """
+            CREATE TABLE materializations (
+                id text PRIMARY KEY, asset text NOT NULL, partition text NOT NULL, run_id text NOT NULL, status text NOT NULL,
+                started double precision NOT NULL, ended double precision, version text NOT NULL, summary text NOT NULL, error text)
+            """,
+            "CREATE INDEX materializations_by_partition ON materializations (asset, partition, started)",
+            "CREATE INDEX materializations_by_run ON materializations (run_id)",
+            """
+            CREATE TABLE materialization_inputs (
+                materialization_id text NOT NULL, position bigint NOT NULL, asset text NOT NULL, partition text NOT NULL,
+                input_id text NOT NULL, PRIMARY KEY (materialization_id, position))
+            """,
+            "CREATE INDEX materialization_inputs_by_asset ON materialization_inputs (asset, partition)",
+            """
+            CREATE TABLE audit_log (
+                id bigserial PRIMARY KEY, time double precision NOT NULL, actor text NOT NULL, action text NOT NULL,
+                target text NOT NULL, detail text NOT NULL)
+            """,
+            "CREATE INDEX audit_log_by_target ON audit_log (target, id)",
+        ],
     ]
 
     /// Every process migrating a schema takes this transaction-scoped advisory lock first, so
@@ -470,6 +493,35 @@ public final class PostgresStore: Store {
             for event in batch.events {
                 try await Self.rows(c, "INSERT INTO run_events (run_id, event) VALUES (\(event.runID), \(Self.json(event.event)))")
             }
+            for m in batch.materializations {
+                try await Self.rows(c, """
+                    INSERT INTO materializations (\(unescaped: Self.materializationColumns))
+                    VALUES (\(m.id), \(m.asset), \(m.partition), \(m.runID), \(m.status.rawValue), \(Self.time(m.started)),
+                            \(m.ended.map(Self.time)), \(m.version), \(Self.json(m.summary)), \(m.error))
+                    ON CONFLICT (id) DO UPDATE SET
+                        asset = excluded.asset, partition = excluded.partition, run_id = excluded.run_id, status = excluded.status,
+                        started = excluded.started, ended = excluded.ended, version = excluded.version,
+                        summary = excluded.summary, error = excluded.error
+                    """)
+                // A replaced materialization's lineage is replaced with it.
+                try await Self.rows(c, "DELETE FROM materialization_inputs WHERE materialization_id = \(m.id)")
+                if !m.inputs.isEmpty {
+                    // Every input in one statement, numbered in order from 0.
+                    try await Self.rows(c, """
+                        INSERT INTO materialization_inputs (materialization_id, position, asset, partition, input_id)
+                        SELECT \(m.id), n - 1, asset, partition, input_id
+                        FROM unnest(\(m.inputs.map(\.asset))::text[], \(m.inputs.map(\.partition))::text[],
+                                    \(m.inputs.map(\.materialization))::text[]) WITH ORDINALITY AS i (asset, partition, input_id, n)
+                        """)
+                }
+            }
+            for e in batch.audit {
+                // The id is the sequence's: rising in the order of insertion.
+                try await Self.rows(c, """
+                    INSERT INTO audit_log (time, actor, action, target, detail)
+                    VALUES (\(Self.time(e.time)), \(e.actor), \(e.action), \(e.target), \(Self.json(e.detail)))
+                    """)
+            }
             if let fence = batch.fence, batch.finishesClaim {
                 try await Self.rows(c, "DELETE FROM queue WHERE run_id = \(fence.name)")
             }
@@ -501,6 +553,87 @@ public final class PostgresStore: Store {
     public func events(runID: String) async throws -> [Value] {
         try await query("SELECT event FROM run_events WHERE run_id = \(runID) ORDER BY seq").map { row in
             try Self.value(row.decode(String.self))
+        }
+    }
+
+    // MARK: - Assets and audit
+
+    private static let materializationColumns = "id, asset, partition, run_id, status, started, ended, version, summary, error"
+
+    /// Ends a query that selects materializations into a CTE `m` (`materializationColumns`,
+    /// limited): adds each one's inputs as three arrays in input order, and orders the rows
+    /// newest first. One statement, so the rows and their inputs come from one snapshot.
+    private static let withInputs = """
+        SELECT m.id, m.asset, m.partition, m.run_id, m.status, m.started, m.ended, m.version, m.summary, m.error,
+            i.assets, i.partitions, i.ids
+        FROM m LEFT JOIN LATERAL (
+            SELECT array_agg(asset ORDER BY position) AS assets, array_agg(partition ORDER BY position) AS partitions,
+                array_agg(input_id ORDER BY position) AS ids
+            FROM materialization_inputs WHERE materialization_id = m.id) AS i ON true
+        ORDER BY m.started DESC, m.id COLLATE "C" DESC
+        """
+
+    private static func materialization(_ row: PostgresRow) throws -> Materialization {
+        let (id, asset, partition, runID, status, started, ended, version, summary, error, assets, partitions, ids) =
+            try row.decode((String, String, String, String, String, Double, Double?, String, String, String?,
+                            [String]?, [String]?, [String]?).self)
+        guard let s = Materialization.Status(rawValue: status) else {
+            throw StoreError.corrupt("materialization \(id) has status '\(status)'")
+        }
+        let assetList = assets ?? [], partitionList = partitions ?? [], idList = ids ?? []
+        guard assetList.count == partitionList.count, assetList.count == idList.count else {
+            throw StoreError.corrupt("materialization \(id) has inputs with missing fields")
+        }
+        let inputs = assetList.indices.map { i in
+            Materialization.Input(asset: assetList[i], partition: partitionList[i], materialization: idList[i])
+        }
+        return Materialization(id: id, asset: asset, partition: partition, runID: runID, status: s, started: date(started),
+                               ended: date(ended), version: version, summary: try value(summary), error: error, inputs: inputs)
+    }
+
+    public func materializations(_ filter: MaterializationFilter) async throws -> [Materialization] {
+        let statuses = filter.statuses.map { $0.map(\.rawValue) }
+        // With latestOnly, only the newest matching row of each (asset, partition) is numbered
+        // 1; the limit applies after that.
+        let newest = filter.latestOnly
+            ? #"row_number() OVER (PARTITION BY asset, partition ORDER BY started DESC, id COLLATE "C" DESC)"#
+            : "1"
+        return try await query("""
+            WITH m AS (
+                SELECT \(unescaped: Self.materializationColumns) FROM (
+                    SELECT \(unescaped: Self.materializationColumns), \(unescaped: newest) AS newest FROM materializations
+                    WHERE (\(filter.asset)::text IS NULL OR asset = \(filter.asset))
+                        AND (\(filter.partitions)::text[] IS NULL OR partition = ANY(\(filter.partitions)))
+                        AND (\(filter.runID)::text IS NULL OR run_id = \(filter.runID))
+                        AND (\(statuses)::text[] IS NULL OR status = ANY(\(statuses)))
+                ) AS matching
+                WHERE newest = 1 ORDER BY started DESC, id COLLATE "C" DESC LIMIT \(filter.limit))
+            \(unescaped: Self.withInputs)
+            """).map(Self.materialization)
+    }
+
+    public func readers(of asset: String, partition: String?, limit: Int) async throws -> [Materialization] {
+        try await query("""
+            WITH m AS (
+                SELECT \(unescaped: Self.materializationColumns) FROM materializations
+                WHERE id IN (SELECT materialization_id FROM materialization_inputs
+                             WHERE asset = \(asset) AND (\(partition)::text IS NULL OR partition = \(partition)))
+                ORDER BY started DESC, id COLLATE "C" DESC LIMIT \(limit))
+            \(unescaped: Self.withInputs)
+            """).map(Self.materialization)
+    }
+
+    public func audit(_ filter: AuditFilter) async throws -> [AuditEntry] {
+        // `left` compares characters exactly, where LIKE would read % and _ in the prefix as wildcards.
+        try await query("""
+            SELECT id, time, actor, action, target, detail FROM audit_log
+            WHERE (\(filter.target)::text IS NULL OR target = \(filter.target))
+                AND (\(filter.actionPrefix)::text IS NULL
+                     OR left(action, char_length(\(filter.actionPrefix))) = \(filter.actionPrefix))
+            ORDER BY id DESC LIMIT \(filter.limit)
+            """).map { row in
+            let (id, time, actor, action, target, detail) = try row.decode((Int64, Double, String, String, String, String).self)
+            return AuditEntry(id: id, time: Self.date(time), actor: actor, action: action, target: target, detail: try Self.value(detail))
         }
     }
 
@@ -879,18 +1012,5 @@ final class ChangeSignal: Sendable {
         } onCancel: {
             self.state.withLock { $0.waiters.removeValue(forKey: id) }?.continuation.resume()
         }
-    }
-}
-
-// Placeholder until the tables exist (being written now): asset records are not kept yet.
-extension PostgresStore {
-    public func materializations(_ filter: MaterializationFilter) async throws -> [Materialization] {
-        throw StoreError.unavailable("asset records are not implemented on this backend yet")
-    }
-    public func readers(of asset: String, partition: String?, limit: Int) async throws -> [Materialization] {
-        throw StoreError.unavailable("asset records are not implemented on this backend yet")
-    }
-    public func audit(_ filter: AuditFilter) async throws -> [AuditEntry] {
-        throw StoreError.unavailable("the audit log is not implemented on this backend yet")
     }
 }

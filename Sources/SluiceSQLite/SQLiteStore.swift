@@ -97,6 +97,23 @@ public final class SQLiteStore: Store {
             run_id TEXT PRIMARY KEY, queued REAL NOT NULL, worker TEXT, generation INTEGER NOT NULL DEFAULT 0, expires REAL);
         CREATE INDEX queue_by_time ON queue (queued);
         """,
+        // Asset materializations with their lineage (the upstream materializations each one
+        // read, in order), and the audit log.
+        """
+        CREATE TABLE materializations (
+            id TEXT PRIMARY KEY, asset TEXT NOT NULL, partition TEXT NOT NULL, run_id TEXT NOT NULL, status TEXT NOT NULL,
+            started REAL NOT NULL, ended REAL, version TEXT NOT NULL, summary TEXT NOT NULL, error TEXT);
+        CREATE INDEX materializations_by_partition ON materializations (asset, partition, started);
+        CREATE INDEX materializations_by_run ON materializations (run_id);
+        CREATE TABLE materialization_inputs (
+            materialization_id TEXT NOT NULL, position INTEGER NOT NULL, asset TEXT NOT NULL, partition TEXT NOT NULL,
+            input_id TEXT NOT NULL, PRIMARY KEY (materialization_id, position));
+        CREATE INDEX materialization_inputs_by_asset ON materialization_inputs (asset, partition);
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+            target TEXT NOT NULL, detail TEXT NOT NULL);
+        CREATE INDEX audit_log_by_target ON audit_log (target, id);
+        """,
     ]
 
     static func migrate(_ db: Database) throws {
@@ -260,6 +277,38 @@ public final class SQLiteStore: Store {
                 let statement = try db.cachedStatement(sql: "INSERT INTO run_events (run_id, event) VALUES (?, ?)")
                 for e in batch.events { try statement.execute(arguments: [e.runID, Self.json(e.event)]) }
             }
+            if !batch.materializations.isEmpty {
+                let upsert = try db.cachedStatement(sql: """
+                    INSERT INTO materializations (id, asset, partition, run_id, status, started, ended, version, summary, error)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (id) DO UPDATE SET
+                        asset = excluded.asset, partition = excluded.partition, run_id = excluded.run_id, status = excluded.status,
+                        started = excluded.started, ended = excluded.ended, version = excluded.version,
+                        summary = excluded.summary, error = excluded.error
+                    """)
+                let clearInputs = try db.cachedStatement(sql: "DELETE FROM materialization_inputs WHERE materialization_id = ?")
+                let addInput = try db.cachedStatement(sql: """
+                    INSERT INTO materialization_inputs (materialization_id, position, asset, partition, input_id) VALUES (?, ?, ?, ?, ?)
+                    """)
+                for m in batch.materializations {
+                    try upsert.execute(arguments: [m.id, m.asset, m.partition, m.runID, m.status.rawValue, Self.time(m.started),
+                                                   m.ended.map(Self.time), m.version, Self.json(m.summary), m.error])
+                    // A replaced materialization's lineage is replaced with it.
+                    try clearInputs.execute(arguments: [m.id])
+                    for (position, input) in m.inputs.enumerated() {
+                        try addInput.execute(arguments: [m.id, position, input.asset, input.partition, input.materialization])
+                    }
+                }
+            }
+            if !batch.audit.isEmpty {
+                // The id is AUTOINCREMENT's: rising in the order of insertion, never reused.
+                let statement = try db.cachedStatement(sql: """
+                    INSERT INTO audit_log (time, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)
+                    """)
+                for e in batch.audit {
+                    try statement.execute(arguments: [Self.time(e.time), e.actor, e.action, e.target, Self.json(e.detail)])
+                }
+            }
             if let fence = batch.fence, batch.finishesClaim {
                 try db.execute(sql: "DELETE FROM queue WHERE run_id = ?", arguments: [fence.name])
             }
@@ -292,6 +341,111 @@ public final class SQLiteStore: Store {
     public func events(runID: String) async throws -> [Value] {
         try await read { db in
             try String.fetchAll(db, sql: "SELECT event FROM run_events WHERE run_id = ? ORDER BY seq", arguments: [runID]).map(Self.value)
+        }
+    }
+
+    // MARK: - Assets and audit
+
+    private static let materializationColumns = "id, asset, partition, run_id, status, started, ended, version, summary, error"
+
+    /// The materializations `sql` selects (`materializationColumns`, in the order wanted), each
+    /// with its inputs. Both reads see the same snapshot: a pool read is one transaction.
+    private static func materializations(_ db: Database, sql: String, arguments: StatementArguments) throws -> [Materialization] {
+        let rows = try Row.fetchAll(db, sql: sql, arguments: arguments)
+        if rows.isEmpty { return [] }
+        let ids: [String] = rows.map { $0["id"] }
+        var inputs: [String: [Materialization.Input]] = [:]
+        // In slices, well below SQLite's limit on the number of parameters.
+        for start in stride(from: 0, to: ids.count, by: 500) {
+            let slice = ids[start..<min(start + 500, ids.count)]
+            let found = try Row.fetchAll(db, sql: """
+                SELECT materialization_id, asset, partition, input_id FROM materialization_inputs
+                WHERE materialization_id IN (\(slice.map { _ in "?" }.joined(separator: ","))) ORDER BY materialization_id, position
+                """, arguments: StatementArguments(Array(slice)))
+            for row in found {
+                inputs[row["materialization_id"], default: []].append(
+                    Materialization.Input(asset: row["asset"], partition: row["partition"], materialization: row["input_id"]))
+            }
+        }
+        return try rows.map { row in
+            let id: String = row["id"]
+            let status: String = row["status"]
+            guard let s = Materialization.Status(rawValue: status) else {
+                throw StoreError.corrupt("materialization \(id) has status '\(status)'")
+            }
+            return Materialization(id: id, asset: row["asset"], partition: row["partition"], runID: row["run_id"], status: s,
+                                   started: Date(timeIntervalSince1970: row["started"]), ended: date(row["ended"]),
+                                   version: row["version"], summary: try value(row["summary"]), error: row["error"],
+                                   inputs: inputs[id] ?? [])
+        }
+    }
+
+    public func materializations(_ filter: MaterializationFilter) async throws -> [Materialization] {
+        try await read { db in
+            var conditions = ["1"]
+            var arguments: StatementArguments = []
+            if let asset = filter.asset {
+                conditions.append("asset = ?")
+                arguments += [asset]
+            }
+            if let partitions = filter.partitions {
+                conditions.append("partition IN (\(partitions.map { _ in "?" }.joined(separator: ",")))")
+                arguments += StatementArguments(partitions)
+            }
+            if let runID = filter.runID {
+                conditions.append("run_id = ?")
+                arguments += [runID]
+            }
+            if let statuses = filter.statuses {
+                conditions.append("status IN (\(statuses.map { _ in "?" }.joined(separator: ",")))")
+                for s in statuses { arguments += [s.rawValue] }
+            }
+            // With latestOnly, only the newest matching row of each (asset, partition) is
+            // numbered 1; the limit applies after that.
+            let newest = filter.latestOnly ? "row_number() OVER (PARTITION BY asset, partition ORDER BY started DESC, id DESC)" : "1"
+            arguments += [filter.limit]
+            return try Self.materializations(db, sql: """
+                SELECT \(Self.materializationColumns) FROM (
+                    SELECT \(Self.materializationColumns), \(newest) AS newest FROM materializations
+                    WHERE \(conditions.joined(separator: " AND ")))
+                WHERE newest = 1 ORDER BY started DESC, id DESC LIMIT ?
+                """, arguments: arguments)
+        }
+    }
+
+    public func readers(of asset: String, partition: String?, limit: Int) async throws -> [Materialization] {
+        try await read { db in
+            var arguments: StatementArguments = [asset]
+            if let partition { arguments += [partition] }
+            arguments += [limit]
+            return try Self.materializations(db, sql: """
+                SELECT \(Self.materializationColumns) FROM materializations
+                WHERE id IN (SELECT materialization_id FROM materialization_inputs
+                             WHERE asset = ?\(partition == nil ? "" : " AND partition = ?"))
+                ORDER BY started DESC, id DESC LIMIT ?
+                """, arguments: arguments)
+        }
+    }
+
+    public func audit(_ filter: AuditFilter) async throws -> [AuditEntry] {
+        try await read { db in
+            var sql = "SELECT id, time, actor, action, target, detail FROM audit_log WHERE 1"
+            var arguments: StatementArguments = []
+            if let target = filter.target {
+                sql += " AND target = ?"
+                arguments += [target]
+            }
+            if let prefix = filter.actionPrefix {
+                // substr compares characters exactly, where LIKE would read % and _ as wildcards.
+                sql += " AND substr(action, 1, ?) = ?"
+                arguments += [prefix.unicodeScalars.count, prefix]
+            }
+            sql += " ORDER BY id DESC LIMIT ?"
+            arguments += [filter.limit]
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
+                AuditEntry(id: row["id"], time: Date(timeIntervalSince1970: row["time"]), actor: row["actor"], action: row["action"],
+                           target: row["target"], detail: try Self.value(row["detail"]))
+            }
         }
     }
 
@@ -489,18 +643,5 @@ public final class SQLiteStore: Store {
             try db.execute(sql: "DELETE FROM queue WHERE run_id = ? AND generation = ?", arguments: [claim.name, claim.generation])
             return db.changesCount == 1
         }
-    }
-}
-
-// Placeholder until the tables exist (being written now): asset records are not kept yet.
-extension SQLiteStore {
-    public func materializations(_ filter: MaterializationFilter) async throws -> [Materialization] {
-        throw StoreError.unavailable("asset records are not implemented on this backend yet")
-    }
-    public func readers(of asset: String, partition: String?, limit: Int) async throws -> [Materialization] {
-        throw StoreError.unavailable("asset records are not implemented on this backend yet")
-    }
-    public func audit(_ filter: AuditFilter) async throws -> [AuditEntry] {
-        throw StoreError.unavailable("the audit log is not implemented on this backend yet")
     }
 }

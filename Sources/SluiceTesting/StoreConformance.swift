@@ -36,6 +36,35 @@ public enum StoreConformance {
         RunRecord(id: id, flow: flow, flowHash: "h-\(flow)", trigger: "cli", input: ["n": .int(1)], idempotencyKey: key, created: created)
     }
 
+    /// A materialization of `asset`'s `partition` by `run`, started `at` seconds after t0.
+    static func materialization(_ run: String, _ asset: String, _ partition: String = "", at started: Double,
+                                status: Materialization.Status = .materialized, summary: Value = .null,
+                                inputs: [Materialization.Input] = []) -> Materialization {
+        Materialization(id: Materialization.id(run: run, asset: asset, partition: partition), asset: asset, partition: partition,
+                        runID: run, status: status, started: t0.addingTimeInterval(started),
+                        ended: status == .running ? nil : t0.addingTimeInterval(started + 0.5), version: "v-\(asset)",
+                        summary: summary, error: status == .failed ? "task '\(asset)' failed: boom" : nil, inputs: inputs)
+    }
+
+    /// An input edge to the materialization `m`.
+    static func input(_ m: Materialization) -> Materialization.Input {
+        .init(asset: m.asset, partition: m.partition, materialization: m.id)
+    }
+
+    /// The batch-failure cases' probe: a materialization and an audit entry that must not land.
+    static func assetWrites(run: String) -> (Materialization, AuditEntry) {
+        (materialization(run, "orders", "2026-01-01", at: 1, summary: ["rows": 3],
+                         inputs: [.init(asset: "raw", partition: "2026-01-01", materialization: "r0/raw/2026-01-01")]),
+         AuditEntry(time: t0, actor: "alice", action: "run.started", target: run))
+    }
+
+    /// Fails unless the store holds no materialization, lineage edge or audit entry.
+    static func expectNoAssetRecords(_ store: any Store, line: Int = #line) async throws {
+        try expectEqual(try await store.materializations(MaterializationFilter()).map(\.id), [], "materializations", line: line)
+        try expectEqual(try await store.readers(of: "raw", partition: nil, limit: 10).map(\.id), [], "lineage", line: line)
+        try expectEqual(try await store.audit(AuditFilter()).map(\.action), [], "audit entries", line: line)
+    }
+
     public static let cases: [Case] = [
         Case(name: "flows are stored once by content hash") { store in
             let flow = StoredFlow(name: "orders", source: "name: orders\ntasks: []\n", created: t0)
@@ -271,6 +300,190 @@ public enum StoreConformance {
             try await store.commit(last)
             try expect(!(try await store.finish(second!)), "the batch took the run off the queue")
             try expect(try await store.claimRun(worker: "w3", ttl: 10, now: t0.addingTimeInterval(100)) == nil, "nothing left to claim")
+        },
+        Case(name: "materializations: round-trip with inputs, upsert by id, filters, the newest per partition, limit") { store in
+            let d1 = "2026-01-01", d2 = "2026-01-02"
+            let raw = Materialization.Input(asset: "raw", partition: d1, materialization: "r0/raw/2026-01-01")
+            let fx = Materialization.Input(asset: "fx", partition: "", materialization: "r0/fx")
+            // Equal start times are ordered by id, descending.
+            let a = materialization("r1", "orders", d1, at: 0, summary: ["type": "table", "rows": 10, "bytes": 2048.5],
+                                    inputs: [raw, fx])
+            let b = materialization("r1", "orders", d2, at: 0, status: .failed)
+            let c = materialization("r2", "orders", d1, at: 10, status: .running, inputs: [raw, fx])
+            let report = materialization("r2", "report", at: 11, inputs: [input(c)])
+            let e = materialization("r4", "orders", d2, at: 19)
+            let f = materialization("r3", "orders", d2, at: 20, summary: ["rows": 12])
+            try await store.saveMaterialization(a)
+            var batch = StoreBatch()
+            batch.materializations = [b, c, report, e, f]
+            try await store.commit(batch)
+            try expectEqual(try await store.materializations(MaterializationFilter()), [f, e, report, c, b, a], "all, newest first")
+
+            // Replacing by id replaces the status, times, summary and inputs.
+            var done = c
+            done.status = .materialized
+            done.ended = t0.addingTimeInterval(12.25)
+            done.summary = ["rows": 11]
+            done.inputs = [.init(asset: "raw", partition: d1, materialization: "r2/raw/2026-01-01")]
+            try await store.saveMaterialization(done)
+            try expectEqual(try await store.materializations(MaterializationFilter(runID: "r2", statuses: [.materialized])),
+                            [report, done], "after the upsert")
+            try expectEqual(try await store.materializations(MaterializationFilter()).count, 6, "an upsert adds no row")
+
+            func ids(_ filter: MaterializationFilter) async throws -> [String] {
+                try await store.materializations(filter).map(\.id)
+            }
+            try expectEqual(try await ids(MaterializationFilter(asset: "orders")), [f.id, e.id, done.id, b.id, a.id], "asset")
+            try expectEqual(try await ids(MaterializationFilter(asset: "report")), [report.id], "another asset")
+            try expectEqual(try await ids(MaterializationFilter(asset: "nope")), [], "an unknown asset")
+            try expectEqual(try await ids(MaterializationFilter(asset: "orders", partitions: [d1])), [done.id, a.id], "one partition")
+            try expectEqual(try await ids(MaterializationFilter(partitions: [d2, "2026-01-09"])), [f.id, e.id, b.id], "partitions")
+            try expectEqual(try await ids(MaterializationFilter(partitions: [""])), [report.id], "the unpartitioned")
+            try expectEqual(try await ids(MaterializationFilter(partitions: [])), [], "no partitions")
+            try expectEqual(try await ids(MaterializationFilter(runID: "r1")), [b.id, a.id], "run")
+            try expectEqual(try await ids(MaterializationFilter(statuses: [.failed])), [b.id], "status")
+            try expectEqual(try await ids(MaterializationFilter(statuses: [.failed, .running])), [b.id], "statuses")
+            try expectEqual(try await ids(MaterializationFilter(statuses: [])), [], "no statuses")
+            try expectEqual(try await ids(MaterializationFilter(asset: "orders", partitions: [d1], runID: "r1", statuses: [.materialized])),
+                            [a.id], "every condition at once")
+
+            // latestOnly: the newest matching one of each (asset, partition), then the limit.
+            try expectEqual(try await ids(MaterializationFilter(latestOnly: true)), [f.id, report.id, done.id], "latest of each")
+            try expectEqual(try await ids(MaterializationFilter(asset: "orders", latestOnly: true)), [f.id, done.id], "latest orders")
+            try expectEqual(try await ids(MaterializationFilter(asset: "orders", statuses: [.failed], latestOnly: true)), [b.id],
+                            "the newest failure, not the newest overall")
+            try expectEqual(try await ids(MaterializationFilter(runID: "r1", latestOnly: true)), [b.id, a.id], "latest of a run")
+            try expectEqual(try await ids(MaterializationFilter(asset: "orders", latestOnly: true, limit: 2)), [f.id, done.id],
+                            "the limit applies after keeping the newest")
+            try expectEqual(try await ids(MaterializationFilter(limit: 2)), [f.id, e.id], "limit")
+            try expectEqual(try await ids(MaterializationFilter(asset: "orders", limit: 0)), [], "limit 0")
+            try expectEqual(try await store.materializations(MaterializationFilter(asset: "orders", partitions: [d1], latestOnly: true)),
+                            [done], "the newest of a partition, whole")
+        },
+        Case(name: "materializations: readers(of:) follows lineage downstream, newest first") { store in
+            let d1 = "2026-01-01", d2 = "2026-01-02"
+            let fx = materialization("r0", "fx", at: 0)
+            let raw1 = materialization("r0", "raw", d1, at: 0)
+            let raw2 = materialization("r0", "raw", d2, at: 0)
+            let orders1 = materialization("r1", "orders", d1, at: 1, inputs: [input(raw1), input(fx)])
+            let orders2 = materialization("r1", "orders", d2, at: 2, inputs: [input(raw2), input(fx)])
+            // Two inputs of one asset: the reader is listed once.
+            let report = materialization("r2", "report", at: 5, summary: ["pages": 2], inputs: [input(orders1), input(orders2)])
+            var weekly = materialization("r3", "weekly", "2026-W01", at: 6, inputs: [input(orders1)])
+            var batch = StoreBatch()
+            batch.materializations = [fx, raw1, raw2, orders1, orders2, report, weekly]
+            try await store.commit(batch)
+
+            func readers(_ asset: String, _ partition: String?, limit: Int = 10) async throws -> [String] {
+                try await store.readers(of: asset, partition: partition, limit: limit).map(\.id)
+            }
+            try expectEqual(try await store.readers(of: "orders", partition: nil, limit: 10), [weekly, report], "readers of an asset")
+            try expectEqual(try await readers("orders", d1), [weekly.id, report.id], "readers of a partition")
+            try expectEqual(try await readers("orders", d2), [report.id], "readers of another partition")
+            try expectEqual(try await readers("fx", ""), [orders2.id, orders1.id], "readers of an unpartitioned asset")
+            try expectEqual(try await readers("fx", nil, limit: 1), [orders2.id], "limit")
+            try expectEqual(try await readers("raw", "2026-01-09"), [], "a partition nobody read")
+            try expectEqual(try await readers("report", nil), [], "nothing reads the report")
+            try expectEqual(try await readers("2026-01-01", nil), [], "a partition is not an asset")
+
+            // Replacing a materialization replaces its lineage edges.
+            weekly.inputs = [input(orders2)]
+            try await store.saveMaterialization(weekly)
+            try expectEqual(try await readers("orders", d1), [report.id], "the old edge is gone")
+            try expectEqual(try await readers("orders", d2), [weekly.id, report.id], "the new edge is there")
+            weekly.inputs = []
+            try await store.saveMaterialization(weekly)
+            try expectEqual(try await readers("orders", nil), [report.id], "no edges left")
+            try expectEqual(try await store.materializations(MaterializationFilter(asset: "weekly")), [weekly], "without inputs")
+        },
+        Case(name: "audit: rising ids in append order, newest first, target and action-prefix filters, limit") { store in
+            // The ids passed in are ignored: the store numbers the entries.
+            let entries = [
+                AuditEntry(id: 42, time: t0, actor: "schedule nightly", action: "run.started", target: "r1",
+                           detail: ["trigger": "schedule", "input": ["b": 1, "a": [true, "x"]]]),
+                AuditEntry(id: 42, time: t0.addingTimeInterval(1.5), actor: "alice", action: "gate.approved", target: "r1",
+                           detail: ["gate": "deploy"]),
+                AuditEntry(id: 42, time: t0.addingTimeInterval(2), actor: "bob", action: "gate.rejected", target: "r2"),
+                AuditEntry(id: 42, time: t0.addingTimeInterval(3), actor: "alice", action: "run.cancelled", target: "r2", detail: .null),
+                AuditEntry(id: 42, time: t0.addingTimeInterval(4), actor: "worker host:123", action: "gate.signalled", target: "r1"),
+                AuditEntry(id: 42, time: t0.addingTimeInterval(5), actor: "alice", action: "backfill.started", target: "orders"),
+            ]
+            var first = StoreBatch()
+            first.audit = Array(entries[0..<3])
+            try await store.commit(first)
+            try await store.appendAudit(entries[3])
+            var last = StoreBatch()
+            last.audit = Array(entries[4...])
+            try await store.commit(last)
+
+            let listed = try await store.audit(AuditFilter())
+            let ids = listed.reversed().map(\.id)
+            try expect(ids.first.map { $0 >= 1 } ?? false, "ids start at 1 or above: \(ids)")
+            try expect(zip(ids, ids.dropFirst()).allSatisfy { $0 < $1 }, "ids rise in append order: \(ids)")
+            try expectEqual(listed.map { e in
+                var e = e
+                e.id = 42
+                return e
+            }, entries.reversed(), "entries, newest first")
+
+            func actions(_ filter: AuditFilter) async throws -> [String] {
+                try await store.audit(filter).map(\.action)
+            }
+            try expectEqual(try await actions(AuditFilter(target: "r1")), ["gate.signalled", "gate.approved", "run.started"], "target")
+            try expectEqual(try await actions(AuditFilter(target: "r")), [], "a target is matched whole")
+            try expectEqual(try await actions(AuditFilter(actionPrefix: "gate.")),
+                            ["gate.signalled", "gate.rejected", "gate.approved"], "action prefix")
+            try expectEqual(try await actions(AuditFilter(actionPrefix: "gate.r")), ["gate.rejected"], "a longer prefix")
+            try expectEqual(try await actions(AuditFilter(actionPrefix: "%")), [], "a prefix is not a pattern")
+            try expectEqual(try await actions(AuditFilter(actionPrefix: "run_")), [], "nor is _ a wildcard")
+            try expectEqual(try await actions(AuditFilter(actionPrefix: "")).count, 6, "the empty prefix")
+            try expectEqual(try await actions(AuditFilter(target: "r1", actionPrefix: "gate.")), ["gate.signalled", "gate.approved"],
+                            "target and prefix")
+            try expectEqual(try await actions(AuditFilter(limit: 2)), ["backfill.started", "gate.signalled"], "limit")
+            try expectEqual(try await store.audit(AuditFilter(target: "r1", limit: 1)).map(\.id), [listed[1].id], "limit with a target")
+            try await store.appendAudit(AuditEntry(time: t0.addingTimeInterval(6), actor: "bob", action: "run.started", target: "r3"))
+            let newest = try await store.audit(AuditFilter(limit: 1))
+            try expect((newest.first?.id ?? 0) > (listed.first?.id ?? .max), "a later append gets a higher id")
+        },
+        Case(name: "asset records of a fenced batch with a stale claim are not written") { store in
+            _ = try await store.createRun(run("f1"), idempotencyWindow: 0)
+            try await store.enqueue(runID: "f1", now: t0)
+            let first = try await store.claim(runID: "f1", worker: "w1", ttl: 10, now: t0)
+            let second = try await store.claim(runID: "f1", worker: "w2", ttl: 10, now: t0.addingTimeInterval(11))
+            try expect(first != nil && second != nil, "claimed twice")
+            let (m, entry) = assetWrites(run: "f1")
+            var stale = StoreBatch(checkpoints: [.init(runID: "f1", key: "orders", output: 1)], fence: first)
+            stale.materializations = [m]
+            stale.audit = [entry]
+            do {
+                try await store.commit(stale)
+                throw Failure(message: "a write under a lost claim should throw", line: #line)
+            } catch let error as StoreError {
+                guard case .leaseLost = error else { throw Failure(message: "expected leaseLost, got \(error)", line: #line) }
+            }
+            try await expectNoAssetRecords(store)
+            try expectEqual(try await store.checkpoints(runID: "f1"), [:], "no checkpoint either")
+            var current = stale
+            current.fence = second
+            try await store.commit(current)
+            try expectEqual(try await store.materializations(MaterializationFilter()), [m], "written under the current claim")
+            try expectEqual(try await store.audit(AuditFilter()).map(\.target), ["f1"], "audited under the current claim")
+        },
+        Case(name: "asset records of a batch naming an unknown run are not written") { store in
+            let (m, entry) = assetWrites(run: "ghost")
+            var batch = StoreBatch(runs: [run("ghost")])
+            batch.materializations = [m]
+            batch.audit = [entry]
+            do {
+                try await store.commit(batch)
+                throw Failure(message: "a batch updating an unknown run should throw", line: #line)
+            } catch let error as StoreError {
+                try expectEqual(error, .notFound("run ghost"), "error")
+            }
+            try await expectNoAssetRecords(store)
+            batch.runs = []
+            try await store.commit(batch)
+            try expectEqual(try await store.readers(of: "raw", partition: "2026-01-01", limit: 10), [m], "written without the run")
         },
         Case(name: "queue: concurrent claimers never share a run") { store in
             for i in 0..<30 { try await store.enqueue(runID: "q\(i)", now: t0.addingTimeInterval(Double(i))) }

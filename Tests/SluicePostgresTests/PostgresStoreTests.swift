@@ -123,7 +123,7 @@ struct PostgresStoreTests {
                 #expect(run?.input.jsonString() == #"{"b":1,"a":[true,"x"]}"#, "key order survives the round trip")
                 #expect(try await again.checkpoints(runID: "r1")["a"]?.jsonString() == #"{"z":1,"y":2}"#)
                 #expect(try await again.get(.system, "k", now: Date(timeIntervalSince1970: 2))?.value == "v")
-                #expect(try await again.schemaVersion() == 1)
+                #expect(try await again.schemaVersion() == 2)
             }
         }
     }
@@ -144,7 +144,33 @@ struct PostgresStoreTests {
                 }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
-            #expect(versions == Array(repeating: 1, count: 6))
+            #expect(versions == Array(repeating: 2, count: 6))
+        }
+    }
+
+    @Test("A schema of version 1 gains the asset and audit tables, keeping its runs")
+    func upgradeFromVersion1() async throws {
+        guard let server = TestServer.required() else { return }
+        let schema = TestServer.freshSchema()
+        try await server.withSchema(schema) {
+            let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+            let first = try await PostgresStore.connect(server.configuration(schema: schema))
+            try await closing(first) {
+                _ = try await first.createRun(RunRecord(id: "r1", flow: "f", flowHash: "h", trigger: "cli", created: t0),
+                                              idempotencyWindow: 0)
+            }
+            // Back to what a Sluice of schema version 1 left.
+            try await server.execute("""
+                DROP TABLE "\(schema)".materializations, "\(schema)".materialization_inputs, "\(schema)".audit_log
+                """)
+            try await server.execute("DELETE FROM \"\(schema)\".sluice_schema WHERE version > 1")
+            let again = try await PostgresStore.connect(server.configuration(schema: schema))
+            try await closing(again) {
+                #expect(try await again.schemaVersion() == 2)
+                #expect(try await again.run(id: "r1")?.flow == "f")
+                try await again.appendAudit(AuditEntry(time: t0, actor: "alice", action: "run.started", target: "r1"))
+                #expect(try await again.audit(AuditFilter()).map(\.id) == [1])
+            }
         }
     }
 

@@ -35,7 +35,7 @@ struct SQLiteStoreTests {
         let again = try SQLiteStore(path: path)
         #expect(try await again.run(id: "r1")?.flow == "f")
         #expect(try await again.checkpoints(runID: "r1") == ["a": ["x": 1]])
-        #expect(try again.schemaVersion() == 1)
+        #expect(try again.schemaVersion() == 2)
     }
 
     @Test("Processes opening a new file at once migrate it exactly once")
@@ -47,7 +47,7 @@ struct SQLiteStoreTests {
             for _ in 0..<6 { group.addTask { try SQLiteStore(path: path).schemaVersion() } }
             return try await group.reduce(into: []) { $0.append($1) }
         }
-        #expect(versions == Array(repeating: 1, count: 6))
+        #expect(versions == Array(repeating: 2, count: 6))
     }
 
     @Test("A path that cannot be written and a file that is not a database fail with the path")

@@ -159,6 +159,9 @@ extension StoreBatch {
         }
         checkpoints += other.checkpoints
         events += other.events
+        // In order: a later state of the same materialization replaces the earlier when committed.
+        materializations += other.materializations
+        audit += other.audit
         if let fence = other.fence { self.fence = fence }
         finishesClaim = finishesClaim || other.finishesClaim
     }
