@@ -22,7 +22,7 @@ public struct Materialization: Sendable, Equatable {
         }
     }
 
-    /// Unique: `Materialization.id(run:asset:partition:)`.
+    /// Unique: `Materialization.id(run:asset:partition:)`, `<run>/<asset>[<partition>]`.
     public var id: String
     public var asset: String
     /// The partition key; empty for an unpartitioned asset.
@@ -55,7 +55,7 @@ public struct Materialization: Sendable, Equatable {
     }
 
     public static func id(run: String, asset: String, partition: String) -> String {
-        partition.isEmpty ? "\(run)/\(asset)" : "\(run)/\(asset)/\(partition)"
+        "\(run)/\(asset)[\(partition)]"
     }
 }
 

@@ -167,7 +167,7 @@ struct MaterializeTests {
         let log2 = ExecutionLog()
         let reg2 = log2.tasks(blocking: false)
         let runner2 = makeRunner(store, reg2)
-        let plan2 = try loadPlan(runner2, reg2, yaml + "\n        - step: {name: report, depends_on: [cleaned], asset: {partitions: {static: [a, b]}}}\n")
+        let plan2 = try loadPlan(runner2, reg2, yaml + "\n    - step: {name: report, depends_on: [cleaned], asset: {partitions: {static: [a, b]}}}\n")
         let (outcome, runPlan) = try ran(try await runner2.materialize(plan2, source: yaml, asset: "report", partition: "b"))
         #expect(runPlan.compute.keys.sorted() == ["report"])
         #expect(outcome.record.status == .completed)
