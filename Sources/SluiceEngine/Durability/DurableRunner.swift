@@ -64,6 +64,8 @@ public final class DurableRunner: Sendable {
                 load: @escaping @Sendable (StoredFlow) throws -> FlowDefinition) {
         var engine = engine
         engine.sinks.append(runLog)
+        // Rate limits and concurrency slots are shared with every process on the store.
+        if engine.limits.store == nil { engine.limits = SharedLimits(store: store) }
         self.engine = engine
         self.store = store
         self.options = options
