@@ -143,7 +143,7 @@ struct MaterializeCommand: AsyncParsableCommand {
             let plan: FlowPlan
             do {
                 plan = try runner.prepare(flow.definition)
-            } catch {
+            } catch let error as FlowErrors {
                 printErrors(error)
                 return ExitStatus.invalidInput
             }
@@ -413,7 +413,7 @@ struct BackfillCommand: AsyncParsableCommand {
                 let plan: FlowPlan
                 do {
                     plan = try runner.prepare(flow.definition)
-                } catch {
+                } catch let error as FlowErrors {
                     printErrors(error)
                     return ExitStatus.invalidInput
                 }

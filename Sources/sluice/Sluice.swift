@@ -16,8 +16,8 @@ struct Sluice: AsyncParsableCommand {
             Exit codes: 0 success, 1 a run failed, 2 invalid input (flow file, --input, arguments), 130 interrupted.
             """,
         version: version,
-        subcommands: [RunCommand.self, RunsCommand.self, WorkerCommand.self, ValidateCommand.self, TasksCommand.self, InitCommand.self,
-                      ScriptCommand.self]
+        subcommands: [RunCommand.self, RunsCommand.self, WorkerCommand.self, MaterializeCommand.self, BackfillCommand.self, AssetsCommand.self,
+                      LineageCommand.self, ValidateCommand.self, TasksCommand.self, InitCommand.self, ScriptCommand.self]
     )
 }
 

@@ -68,10 +68,13 @@ struct StoreOptions: ParsableArguments {
         return options
     }
 
-    /// Backs scripts' `ctx.cache` (runtime bucket) and tasks' state (system bucket) with the store.
+    /// Backs scripts' `ctx.cache` (runtime bucket), tasks' state (system bucket) and tasks' rate
+    /// limits and concurrency slots with the store, so every process on it shares them.
     func attachCaches(_ store: any Store, to engine: inout Engine) {
         engine.cache = StoreKeyValueCache(store: store, bucket: .runtime)
         engine.taskState = StoreKeyValueCache(store: store, bucket: .system)
+        engine.limits = SharedLimits(store: store)
+        engine.assets = AssetRuntime(store: store)
     }
 
     /// A runner on `store` that loads stored definitions with the built-in tasks.

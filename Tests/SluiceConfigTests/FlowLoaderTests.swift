@@ -102,6 +102,61 @@ struct FlowLoaderTests {
                                                    multiplier: 3, jitter: .none, retryOnTimeout: false))
     }
 
+    @Test("rate_limit (a rate or a map), concurrency_key with concurrency_limit, and max_concurrent for concurrency")
+    func sharedLimits() throws {
+        let flow = try loader.load(text: """
+            flow:
+              name: api
+              tasks:
+                - log: {name: a, rate_limit: 10/s}
+                - log: {name: b, rate_limit: 600/min, concurrency_key: scraper, concurrency_limit: 4}
+                - log:
+                    name: c
+                    rate_limit: {rate: 5000/h, key: "api:openai", burst: 20}
+                - log: {name: d, max_concurrent: 3}
+            """, file: "l.yaml")
+        #expect(flow.tasks[0].rateLimit == RateLimit(count: 10, per: .seconds(1)))
+        #expect(flow.tasks[0].rateLimit?.burst == 10)
+        #expect(flow.tasks[1].rateLimit == RateLimit(count: 600, per: .seconds(60), burst: 600))
+        #expect(flow.tasks[1].concurrencyKey == "scraper")
+        #expect(flow.tasks[1].concurrencyLimit == 4)
+        #expect(flow.tasks[2].rateLimit == RateLimit(count: 5000, per: .seconds(3600), burst: 20, key: "api:openai"))
+        #expect(flow.tasks[2].rateLimit?.description == "5000/h, burst 20, key 'api:openai'")
+        #expect(flow.tasks[3].concurrency == 3)
+        #expect(flow.tasks[3].rateLimit == nil && flow.tasks[3].concurrencyKey == nil)
+    }
+
+    @Test("Shared limits written wrong are reported at the value, with what to write instead")
+    func sharedLimitErrors() {
+        let found = errors("""
+            flow:
+              tasks:
+                - log: {name: a, rate_limit: 10/x}
+                - log: {name: b, rate_limit: 0/s}
+                - log: {name: c, rate_limit: {rate: 5/s, brust: 2}}
+                - log: {name: d, concurrency_key: k}
+                - log: {name: e, concurrency_limit: 2}
+                - log: {name: f, concurrency: 2, max_concurrent: 3}
+                - log: {name: g, rate_limit: {key: x}}
+                - log: {name: h, rate_limit: 10, concurrency_key: k, concurrency_limit: 0}
+                - log: {name: i, rate_limt: 10/s}
+            """)
+        #expect(found == [
+            "f.yaml:3:34: task 'a': rate_limit '10/x': unknown period 'x' (s, min, h)",
+            "f.yaml:4:34: task 'b': rate_limit '0/s': rate must be positive",
+            "f.yaml:5:46: unknown field 'brust' in 'rate_limit' of task 'c' (rate, key, burst) (did you mean 'burst'?)",
+            "f.yaml:6:22: 'concurrency_key' of task 'd' needs 'concurrency_limit': how many attempts may hold 'k' at once",
+            "f.yaml:7:22: 'concurrency_limit' of task 'e' needs 'concurrency_key': the name of the slots it limits (for this task alone, use 'concurrency')",
+            "f.yaml:8:38: task 'f' has both 'concurrency' and 'max_concurrent', which mean the same: keep one",
+            "f.yaml:9:34: 'rate_limit' of task 'g' needs a rate, e.g. rate_limit: {rate: 10/s, key: api}",
+            "f.yaml:10:34: 'rate_limit' of task 'h' must be a rate such as 10/s, 600/min or 5000/h, found an integer",
+            "f.yaml:10:77: 'concurrency_limit' of task 'h' must be at least 1, found 0",
+            "f.yaml:11:22: unknown field 'rate_limt' in task 'i' (did you mean 'rate_limit'?)",
+        ])
+        #expect(throws: RateLimit.ParseError("'ten' is not a whole number of attempts (write e.g. 10/s)")) { try RateLimit(parsing: "ten/s") }
+        #expect(throws: RateLimit.ParseError("write a rate such as 10/s, 600/min or 5000/h")) { try RateLimit(parsing: "10 per second") }
+    }
+
     @Test("FlowEngine JSON: tagged and plain values, free-form ids, ports, retry policy and settings")
     func flowEngine() throws {
         let flow = try loader.load(text: """

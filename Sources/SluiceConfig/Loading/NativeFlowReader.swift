@@ -7,7 +7,8 @@ struct NativeFlowReader {
     let file: String
 
     /// Fields every task accepts besides its type's own.
-    static let commonFields = ["name", "depends_on", "retry", "timeout", "on_error", "concurrency", "when", "join", "cache", "asset"]
+    static let commonFields = ["name", "depends_on", "retry", "timeout", "on_error", "concurrency", "max_concurrent", "when", "join", "cache",
+                               "asset", "rate_limit", "concurrency_key", "concurrency_limit"]
     static let flowFields = ["name", "description", "labels", "tasks", "retry", "timeout", "max_parallel", "buffer_size",
                              "max_runs_in_flight", "require_leader_election", "parallel_instances"]
 
@@ -168,7 +169,8 @@ struct NativeFlowReader {
     }
 }
 
-/// Reads the fields every task has: name, depends_on, retry, timeout, on_error, concurrency, when, join.
+/// Reads the fields every task has: name, depends_on, retry, timeout, on_error, concurrency, when,
+/// join, cache, asset and the shared limits (rate_limit, concurrency_key, concurrency_limit).
 struct CommonFieldReader {
     let owner: String
 
@@ -223,8 +225,23 @@ struct CommonFieldReader {
                 } else if ttlNode == nil {
                     errors.append(FlowError(.invalidValue, "'cache' of \(owner) needs a ttl, e.g. cache: {ttl: 1h}", at: value.location))
                 }
-            case "concurrency":
-                task.concurrency = CommonFieldReader.positiveInt(value, what: "'concurrency' of \(owner)", errors: &errors)
+            case "concurrency", "max_concurrent":
+                // max_concurrent is FlowStone's name for it.
+                if member.key == "max_concurrent", node["concurrency"] != nil {
+                    errors.append(FlowError(.invalidValue, "\(owner) has both 'concurrency' and 'max_concurrent', which mean the same: keep one",
+                                            at: member.keyLocation))
+                } else {
+                    task.concurrency = CommonFieldReader.positiveInt(value, what: "'\(member.key)' of \(owner)", errors: &errors)
+                }
+            case "rate_limit":
+                task.rateLimit = CommonFieldReader.rateLimit(value, owner: owner, errors: &errors)
+            case "concurrency_key":
+                if let s = value.scalar?.stringValue, !s.isEmpty { task.concurrencyKey = s } else {
+                    errors.append(FlowError(.typeMismatch, "'concurrency_key' of \(owner) must be a non-empty string, found \(value.kindName)",
+                                            at: value.location))
+                }
+            case "concurrency_limit":
+                task.concurrencyLimit = CommonFieldReader.positiveInt(value, what: "'concurrency_limit' of \(owner)", errors: &errors)
             case "when":
                 if let s = value.scalar?.stringValue {
                     do {
@@ -252,6 +269,60 @@ struct CommonFieldReader {
                 break
             }
         }
+        // A key without a limit (or the reverse) says nothing on its own.
+        if let key = node.members?.first(where: { $0.key == "concurrency_key" }), node["concurrency_limit"] == nil {
+            errors.append(FlowError(.missingField, "'concurrency_key' of \(owner) needs 'concurrency_limit': how many attempts may hold '\(key.value.scalar?.stringValue ?? "")' at once",
+                                    at: key.keyLocation))
+        }
+        if let limit = node.members?.first(where: { $0.key == "concurrency_limit" }), node["concurrency_key"] == nil {
+            errors.append(FlowError(.missingField, "'concurrency_limit' of \(owner) needs 'concurrency_key': the name of the slots it limits (for this task alone, use 'concurrency')",
+                                    at: limit.keyLocation))
+        }
+    }
+
+    /// `rate_limit: 10/s`, or `rate_limit: {rate: 10/s, key: api, burst: 20}`.
+    static func rateLimit(_ node: SourceNode, owner: String, errors: inout [FlowError]) -> RateLimit? {
+        func parse(_ node: SourceNode) -> RateLimit? {
+            guard let text = node.scalar?.stringValue else {
+                errors.append(FlowError(.typeMismatch, "'rate_limit' of \(owner) must be a rate such as 10/s, 600/min or 5000/h, found \(node.kindName)",
+                                        at: node.location))
+                return nil
+            }
+            do {
+                return try RateLimit(parsing: text)
+            } catch {
+                errors.append(FlowError(.invalidValue, "\(owner): rate_limit '\(text)': \(error.message)", at: node.location))
+                return nil
+            }
+        }
+        guard let members = node.members else { return parse(node) }
+        let fields = ["rate", "key", "burst"]
+        var limit: RateLimit?
+        var key: String?
+        var burst: Int?
+        for member in members {
+            let value = member.value
+            switch member.key {
+            case "rate":
+                limit = parse(value)
+            case "key":
+                if let s = value.scalar?.stringValue, !s.isEmpty { key = s } else {
+                    errors.append(FlowError(.typeMismatch, "'rate_limit.key' of \(owner) must be a non-empty string, found \(value.kindName)", at: value.location))
+                }
+            case "burst":
+                burst = positiveInt(value, what: "'rate_limit.burst' of \(owner)", errors: &errors)
+            default:
+                errors.append(FlowError(.unknownField, "unknown field '\(member.key)' in 'rate_limit' of \(owner) (rate, key, burst)",
+                                        at: member.keyLocation, suggestion: Suggestion.closest(to: member.key, in: fields)))
+            }
+        }
+        if node["rate"] == nil {
+            errors.append(FlowError(.missingField, "'rate_limit' of \(owner) needs a rate, e.g. rate_limit: {rate: 10/s, key: api}", at: node.location))
+        }
+        guard var limit else { return nil }
+        limit.key = key
+        if let burst { limit.burst = burst }
+        return limit
     }
 
     /// `asset: true`, or `asset: {key, partitions, io, inputs: {upstream: mapping}}`.

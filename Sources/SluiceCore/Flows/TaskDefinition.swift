@@ -26,6 +26,12 @@ public struct TaskDefinition: Sendable {
     public var cacheTTL: Duration?
     /// How many events the task works on at once.
     public var concurrency: Int?
+    /// How fast its attempts may start: a token bucket shared by every task with the same key.
+    public var rateLimit: RateLimit?
+    /// A slot name: attempts of every task with this key, in every process on the same store,
+    /// hold at most `concurrencyLimit` slots at once. Set together with `concurrencyLimit`.
+    public var concurrencyKey: String?
+    public var concurrencyLimit: Int?
     /// A condition; when false the event does not go through this task (its path ends here).
     public var when: String?
     public var join: JoinMode

@@ -66,6 +66,8 @@ public final class DurableRunner: Sendable {
         engine.sinks.append(runLog)
         // Asset materializations are recorded where the runs are.
         if engine.assets.store == nil { engine.assets = AssetRuntime(store: store) }
+        // Rate limits and concurrency slots are shared with every process on the store.
+        if engine.limits.store == nil { engine.limits = SharedLimits(store: store) }
         self.engine = engine
         self.store = store
         self.options = options

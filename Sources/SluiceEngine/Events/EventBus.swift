@@ -25,13 +25,16 @@ final class StageShared: Sendable {
     let environment: [String: String]
     let bus: EventBus
     let inputPorts: Set<String>
+    let limits: SharedLimits
 
-    init(flowName: String, clock: any EngineClock, environment: [String: String], bus: EventBus, inputPorts: Set<String>) {
+    init(flowName: String, clock: any EngineClock, environment: [String: String], bus: EventBus, inputPorts: Set<String>,
+         limits: SharedLimits) {
         self.flowName = flowName
         self.clock = clock
         self.environment = environment
         self.bus = bus
         self.inputPorts = inputPorts
+        self.limits = limits
     }
 
     func emit(_ kind: EngineEvent.Kind, run: RunState?, task: String?, attempt: Int? = nil, message: String? = nil, level: String? = nil,

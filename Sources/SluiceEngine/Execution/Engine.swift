@@ -16,6 +16,9 @@ public struct Engine: Sendable {
     public var taskState: (any KeyValueCache)?
     /// I/O managers and the store for asset tasks.
     public var assets = AssetRuntime()
+    /// Tasks' `rate_limit` buckets and `concurrency_key` slots: shared by the runs of this engine
+    /// (and its copies) unless a store backs them, then by every process on that store.
+    public var limits = SharedLimits()
 
     public init(registry: TaskRegistry, clock: any EngineClock = SystemClock(), sinks: [any EngineEventSink] = [],
                 environment: [String: String] = ProcessInfo.processInfo.environment,
@@ -30,7 +33,7 @@ public struct Engine: Sendable {
     /// Instantiates a flow's tasks; reports every problem at once.
     public func prepare(_ definition: FlowDefinition) throws(FlowErrors) -> FlowPlan {
         try FlowPlan(definition: definition, registry: registry, clock: clock, sinks: sinks, environment: environment, random: random,
-                     cache: cache, state: taskState, assets: assets)
+                     cache: cache, state: taskState, limits: limits, assets: assets)
     }
 
     /// Runs a prepared flow until its sources are exhausted and their runs have ended, or until

@@ -27,7 +27,7 @@ public final class FlowPlan: Sendable {
 
     init(definition: FlowDefinition, registry: TaskRegistry, clock: any EngineClock, sinks: [any EngineEventSink],
          environment: [String: String], random: @escaping @Sendable () -> Double, cache: any KeyValueCache = InMemoryCache.shared,
-         state: (any KeyValueCache)? = nil, assets: AssetRuntime = AssetRuntime()) throws(FlowErrors) {
+         state: (any KeyValueCache)? = nil, limits: SharedLimits, assets: AssetRuntime = AssetRuntime()) throws(FlowErrors) {
         self.definition = definition
         self.assetGraph = AssetGraph(definition)
         self.assets = assets
@@ -106,7 +106,7 @@ public final class FlowPlan: Sendable {
             if case .route(let target) = task.onError.kind { deadLetter = indexOf[target] }
             if task.inputs.isEmpty && spec.kind != .source && !FlowPlan.isDeadLetterTarget(task.name, in: tasks) { roots.append(i) }
             let shared = StageShared(flowName: definition.name, clock: clock, environment: environment, bus: bus,
-                                     inputPorts: definition.settings.usesPorts ? Set(spec.inputs.map(\.name)) : [])
+                                     inputPorts: definition.settings.usesPorts ? Set(spec.inputs.map(\.name)) : [], limits: limits)
             stages.append(Stage(index: i, definition: task, spec: spec, behavior: behavior, config: config, condition: condition,
                                 retry: task.retry ?? definition.settings.retry ?? .none, shared: shared, edges: edges,
                                 slots: slotsOf[i], children: childrenOf[i], deadLetter: deadLetter,

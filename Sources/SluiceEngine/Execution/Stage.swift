@@ -344,7 +344,7 @@ final class Stage: Sendable {
                     activeAttempts.subtract(1, ordering: .relaxed)
                     execution.parallelLimiter?.release()
                 }
-                let output = try await attemptOnce(processor, envelope.event, context)
+                let output = try await limited(run) { try await attemptOnce(processor, envelope.event, context) }
                 var materialization: Materialization?
                 if let asset {
                     let summary = try await asset.write(output)
@@ -398,6 +398,38 @@ final class Stage: Sendable {
                 fail(envelope, taskError, attempt: attempt, &out, execution, duration: shared.clock.uptime() - started)
                 return nil
             }
+        }
+    }
+
+    /// Runs `body` once the task's concurrency slot is held and its rate limit lets it start
+    /// (in that order: the rate counts starts, not waits), and gives the slot back after it.
+    private func limited<T>(_ run: RunState, _ body: () async throws -> T) async throws -> T {
+        guard let key = definition.concurrencyKey, let limit = definition.concurrencyLimit else {
+            try await takeToken(run, waitedForSlot: .zero, slot: "")
+            return try await body()
+        }
+        return try await shared.limits.withSlot(key: key, limit: limit, clock: shared.clock) { waited in
+            try await takeToken(run, waitedForSlot: waited, slot: "a '\(key)' slot (limit \(limit))")
+            return try await body()
+        }
+    }
+
+    /// Takes a token of the task's rate limit, if it has one. How long the attempt waited in
+    /// all goes to a debug log line, not to the task's events.
+    private func takeToken(_ run: RunState, waitedForSlot: Duration, slot: String) async throws {
+        var waited = waitedForSlot
+        var reasons = waited > .zero ? [slot] : []
+        if let rate = definition.rateLimit {
+            let key = rate.key ?? shared.flowName + "/" + name
+            let forToken = try await shared.limits.acquireToken(key: key, spec: rate, clock: shared.clock)
+            if forToken > .zero {
+                waited += forToken
+                reasons.append("rate limit '\(key)' (\(rate.rate))")
+            }
+        }
+        if waited > .zero {
+            shared.emit(.log, run: run, task: name, message: "waited \(waited.shortDescription) for \(reasons.joined(separator: " and "))",
+                        level: "debug")
         }
     }
 
