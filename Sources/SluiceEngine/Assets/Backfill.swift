@@ -198,17 +198,8 @@ extension DurableRunner {
     private func backfillPartition(_ id: String, partition: String, plan: FlowPlan, source: String) async throws {
         guard let record = try await backfill(id: id), record.status == .running else { return }
         if let runID = record.runs[partition] {
-            guard let run = try await store.run(id: runID), !run.status.isFinal else { return }
-            // Left unfinished by a process that stopped: resumed from its checkpoints once its
-            // claim has expired.
-            while true {
-                do {
-                    _ = try await resume(runID: runID)
-                    return
-                } catch let error as DurableError where error.description.contains("being executed by another process") {
-                    try await Task.sleep(for: .seconds(min(1, options.claimTTL / 3)))
-                }
-            }
+            try await finish(runID)
+            return
         }
         if record.skipped.contains(partition) { return }
         let runPlan = try await planMaterialization(plan, asset: record.asset, partition: partition, force: record.force)
@@ -220,6 +211,22 @@ extension DurableRunner {
         let run = try await enqueue(plan, source: source, input: Self.materializationInput(runPlan), trigger: "backfill",
                                     idempotencyKey: "backfill:\(id):\(partition)")
         try await updateBackfill(id) { $0.runs[partition] = run.id }
-        _ = try await resume(runID: run.id)
+        try await finish(run.id)
+    }
+
+    /// Sees a run through to its end: executes it here, or, while another process holds it
+    /// (a worker, or a crashed process whose claim has not expired), waits for that.
+    private func finish(_ runID: String) async throws {
+        while true {
+            guard let run = try await store.run(id: runID), !run.status.isFinal else { return }
+            do {
+                _ = try await resume(runID: runID)
+                return
+            } catch let error as DurableError where error.description.contains("being executed by another process") {
+                try await Task.sleep(for: .seconds(min(1, options.claimTTL / 3)))
+            } catch let error as DurableError where error.description.contains("has already ended") {
+                return
+            }
+        }
     }
 }

@@ -1,0 +1,134 @@
+import Foundation
+import SluiceCore
+import Testing
+
+@Suite("sluice CLI: assets", .enabled(if: FileManager.default.isExecutableFile(atPath: CLI.binary), "build the sluice binary first (swift build)"))
+struct AssetsCLITests {
+    /// A daily asset whose task logs `start P` and `end P` around a short sleep.
+    static func dailyFlow(_ dir: String, name: String) -> String {
+        """
+        flow:
+          name: \(name)
+          tasks:
+            - shell:
+                name: daily
+                shell: true
+                command: "echo start {{event.meta.partition}} >> \(dir)/log; sleep 0.15; echo end {{event.meta.partition}} >> \(dir)/log"
+                asset:
+                  partitions: {daily: {start: 2025-01-01}}
+                  io: {files: {path: \(dir)/out, format: json}}
+        """
+    }
+
+    static func logLines(_ dir: String) -> [Substring] {
+        ((try? String(contentsOfFile: dir + "/log", encoding: .utf8)) ?? "").split(separator: "\n")
+    }
+
+    @Test("A backfill of 60 daily partitions, 4 at a time, killed with SIGKILL and resumed, does not redo finished partitions",
+          arguments: TestStore.allCases)
+    func backfillKillResume(_ backend: TestStore) throws {
+        let dir = try CLI.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        guard let store = try backend.location(in: dir) else { return }
+        let flow = dir + "/daily.yaml"
+        try Self.dailyFlow(dir, name: "daily_\(UUID().uuidString.prefix(8).lowercased())").write(toFile: flow, atomically: true, encoding: .utf8)
+        let common = ["--flows", flow, "--store", store, "--claim-ttl", "1"]
+
+        let victim = try CLI.start(["backfill", "daily", "--from", "2025-01-01", "--to", "2025-03-01", "--max-parallel", "4"] + common)
+        defer { if victim.isRunning { kill(victim.processIdentifier, SIGKILL) } }
+        let progressed = CLI.waitFor(seconds: 60) { Self.logLines(dir).filter { $0.hasPrefix("end") }.count >= 12 }
+        try #require(progressed, "the backfill did not get going: \(Self.logLines(dir))")
+        kill(victim.processIdentifier, SIGKILL)
+        victim.waitUntilExit()
+        let before = Self.logLines(dir)
+        let finishedBefore = Set(before.filter { $0.hasPrefix("end") }.map { $0.dropFirst(4) })
+        #expect(finishedBefore.count < 60, "killed before the end")
+
+        let list = try CLI.run(["backfill", "list", "--store", store])
+        let id = try #require(list.stdout.split(separator: "\n").dropFirst().compactMap { row in
+            row.split(separator: " ").first.map(String.init)
+        }.first { $0.hasPrefix("bf-") }, "\(list.stdout) \(list.stderr)")
+        let resumed = try CLI.run(["backfill", "resume", id] + common)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+
+        let lines = Self.logLines(dir)
+        let starts = lines.filter { $0.hasPrefix("start") }.map { String($0.dropFirst(6)) }
+        #expect(Set(starts).count == 60, "every partition ran")
+        // Partitions that had finished were not started again; only those cut off by the kill (at most 4) ran twice.
+        for line in lines.dropFirst(before.count) where line.hasPrefix("start") {
+            #expect(!finishedBefore.contains(line.dropFirst(6)), "\(line) had already finished before the kill")
+        }
+        #expect(starts.count <= 64, "\(starts.count) starts")
+        // Never more than 4 at once, and more than one at a time.
+        var running = 0
+        var most = 0
+        for line in lines {
+            running += line.hasPrefix("start") ? 1 : -1
+            most = max(most, running)
+            running = max(running, 0)
+        }
+        #expect(most <= 4 && most >= 2, "at most \(most) at once")
+        #expect(FileManager.default.fileExists(atPath: dir + "/out/2025-02-14.json"))
+
+        let show = try CLI.run(["backfill", "show", id, "--json", "--store", store])
+        let record = try Value.parseJSON(show.stdout)
+        #expect(record["status"] == "completed")
+        #expect(record["progress"]?["completed"] == 60)
+
+        // Everything is up to date now: a second backfill skips every partition.
+        let again = try CLI.run(["backfill", "daily", "--partitions", "2025-01-05,2025-02-20"] + common)
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stderr.contains("0 materialized, 2 up to date"), "\(again.stderr)")
+        #expect(Self.logLines(dir).count == lines.count)
+
+        let audit = try CLI.run(["backfill", "show", "nope", "--store", store])
+        #expect(audit.status == 2 && audit.stderr.contains("no backfill 'nope'"))
+    }
+
+    @Test("materialize, assets show and lineage work together from the command line")
+    func materializeAndLineage() throws {
+        let dir = try CLI.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let flow = dir + "/sales.yaml"
+        try """
+            flow:
+              name: sales
+              tasks:
+                - script:
+                    name: raw
+                    code: "[#{amount: 10}, #{amount: 32}]"
+                    asset: {partitions: {static: [eu, us]}, io: {files: {path: \(dir)/raw, format: csv}}}
+                - script:
+                    name: total
+                    depends_on: [raw]
+                    code: "let t = 0; for r in event.data.raw { t += r.amount; } #{region: event.meta.partition, total: t}"
+                    asset: {partitions: {static: [eu, us]}}
+            """.write(toFile: flow, atomically: true, encoding: .utf8)
+        let common = ["--flows", dir, "--quiet"]
+        let first = try CLI.run(["materialize", "total", "--partition", "us"] + common)
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(try String(contentsOfFile: dir + "/raw/us.csv", encoding: .utf8) == "amount\n10\n32\n")
+        let again = try CLI.run(["materialize", "total", "--partition", "us"] + common)
+        #expect(again.stderr.contains("is up to date"))
+        let missing = try CLI.run(["materialize", "total"] + common)
+        #expect(missing.status == 2 && missing.stderr.contains("name a partition"), "\(missing.stderr)")
+        let unknown = try CLI.run(["materialize", "totl", "--partition", "us"] + common)
+        #expect(unknown.status == 2 && unknown.stderr.contains("assets: raw, total"), "\(unknown.stderr)")
+
+        _ = try CLI.run(["materialize", "raw", "--partition", "us", "--force"] + common)
+        let show = try CLI.run(["assets", "show", "total", "--json", "--flows", dir])
+        let rows = show.stdout.split(separator: "\n").compactMap { try? Value.parseJSON(String($0)) }
+        #expect(rows.first { $0["partition"] == "us" }?["status"] == "stale")
+        #expect(rows.first { $0["partition"] == "eu" }?["status"] == "missing")
+
+        let store = ["--store", dir + "/.sluice/sluice.db"]
+        let down = try CLI.run(["lineage", "raw", "--partition", "us", "--downstream", "--json"] + store)
+        // The newest raw [us] has not been read by anything yet; the older one was read by total.
+        #expect(try Value.parseJSON(down.stdout)["children"] == [])
+        let up = try CLI.run(["lineage", "total", "--partition", "us", "--upstream", "--json"] + store)
+        let tree = try Value.parseJSON(up.stdout)
+        #expect(tree["asset"] == "total" && tree["children"]?[0]?["asset"] == "raw" && tree["children"]?[0]?["partition"] == "us")
+        let text = try CLI.run(["lineage", "total", "--partition", "us"] + store)
+        #expect(text.stdout.contains("└─ raw [us]"), "\(text.stdout)")
+    }
+}
