@@ -29,6 +29,8 @@ struct HumanEventPrinter: EngineEventSink {
             if let message = event.message, message != "cancelled" { text += ": \(message)" }
             if let interrupted = event.interrupted, !interrupted.isEmpty { text += " (interrupted: \(interrupted.joined(separator: ", ")))" }
             line = text
+        case .runSuspended:
+            line = paint("⏸ run \(event.runID) suspended", "33") + took + ": \(event.message ?? "")"
         case .taskStarted:
             line = nil
         case .taskCompleted:

@@ -225,6 +225,10 @@ func report(_ outcome: DurableRunner.Outcome) -> Int32 {
         break
     }
     if let result = outcome.result { Console.output(result.jsonString(Console.stdoutIsTerminal ? .prettyPrinted : .compact)) }
+    if outcome.record.status.isWaiting {
+        Console.error("run \(id) is \(outcome.record.status): \(outcome.record.error ?? "")")
+        return ExitStatus.success
+    }
     switch outcome.record.status {
     case .completed, .running, .queued: return ExitStatus.success
     default: return ExitStatus.runFailed

@@ -17,7 +17,7 @@ struct Sluice: AsyncParsableCommand {
             """,
         version: version,
         subcommands: [RunCommand.self, RunsCommand.self, WorkerCommand.self, MaterializeCommand.self, BackfillCommand.self, AssetsCommand.self,
-                      LineageCommand.self, ValidateCommand.self, TasksCommand.self, InitCommand.self, ScriptCommand.self]
+                      LineageCommand.self, ApproveCommand.self, RejectCommand.self, SignalCommand.self, ValidateCommand.self, TasksCommand.self, InitCommand.self, ScriptCommand.self]
     )
 }
 

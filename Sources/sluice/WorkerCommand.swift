@@ -42,6 +42,6 @@ struct RunEndPrinter: EngineEventSink {
     let printer: HumanEventPrinter
     var wantsTaskEvents: Bool { false }
     func receive(_ event: EngineEvent) {
-        if event.kind == .runCompleted || event.kind == .runFailed || event.kind == .log { printer.receive(event) }
+        if event.kind == .runCompleted || event.kind == .runFailed || event.kind == .runSuspended || event.kind == .log { printer.receive(event) }
     }
 }

@@ -204,6 +204,15 @@ public final class DurableRunner: Sendable {
     /// until the calling task is cancelled.
     public func work(concurrency: Int = 4, poll: Duration = .milliseconds(100)) async {
         await withTaskGroup(of: Void.self) { group in
+            // Gates whose deadline passed queue their runs again, for on_timeout to apply.
+            group.addTask {
+                let clock = self.engine.clock
+                let gates = Gates(store: self.store, now: { clock.now() })
+                while !Task.isCancelled {
+                    _ = try? await gates.wakeExpired()
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
             for _ in 0..<max(1, concurrency) {
                 group.addTask {
                     while !Task.isCancelled {
@@ -320,7 +329,7 @@ public final class DurableRunner: Sendable {
             if case .leaseLost(let why) = error { return Outcome(record: record, ending: .lost(why), summary: summary) }
             throw error
         }
-        return Outcome(record: record, ending: .finished, result: report?.resultValue, summary: summary)
+        return Outcome(record: record, ending: .finished, result: record.status == .completed ? report?.resultValue : nil, summary: summary)
     }
 
     /// Renews the claim until cancelled; stops the run's work when the claim is lost or the

@@ -12,6 +12,8 @@ public struct EngineEvent: Sendable, CustomStringConvertible {
         public static let runStarted = Kind("run_started")
         public static let runCompleted = Kind("run_completed")
         public static let runFailed = Kind("run_failed")
+        /// The run waits at an approval or signal gate; `message` says what for.
+        public static let runSuspended = Kind("run_suspended")
         public static let taskStarted = Kind("task_started")
         public static let taskCompleted = Kind("task_completed")
         public static let taskFailed = Kind("task_failed")

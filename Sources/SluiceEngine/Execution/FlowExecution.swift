@@ -266,7 +266,7 @@ final class FlowExecution: Sendable {
 
     private func emitRunEnd(_ report: RunReport, interrupted: [String]? = nil) {
         guard !bus.isEmpty else { return }
-        let kind: EngineEvent.Kind = report.status == .completed ? .runCompleted : .runFailed
+        let kind: EngineEvent.Kind = report.status == .completed ? .runCompleted : report.status.isWaiting ? .runSuspended : .runFailed
         let message = report.status == .cancelled ? "cancelled" : report.error
         bus.emit(EngineEvent(kind, flow: plan.definition.name, runID: report.id, task: report.failedTask, message: message,
                              duration: report.duration, interrupted: interrupted, timestamp: clock.now()))

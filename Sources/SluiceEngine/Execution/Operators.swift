@@ -11,6 +11,8 @@ public enum EngineOperators {
     public static let all: [TaskRegistration] = [
         .engineOperator(BufferOperator.spec, .buffer),
         .engineOperator(GatherOperator.spec, .gather),
+        .processor(GateTask.approvalSpec) { setup in GateTask(kind: .approval, timeout: setup.definition.timeout) },
+        .processor(GateTask.signalSpec) { setup in GateTask(kind: .signal, timeout: setup.definition.timeout) },
     ]
 }
 

@@ -76,6 +76,8 @@ final class RunState: Sendable {
         var failedTask: String?
         var finished = false
         var cancelled = false
+        /// Parked at a gate: the status it waits in, and what for.
+        var suspended: (RunStatus, String)?
         var absorbed: [RunState] = []
         var timer: Task<Void, Never>?
     }
@@ -170,6 +172,12 @@ final class RunState: Sendable {
         }
     }
 
+    /// Parks the run at a gate: nothing more of it runs here; it ends with `status`.
+    func suspend(_ status: RunStatus, _ message: String) {
+        inner.withLock { if $0.suspended == nil { $0.suspended = (status, message) } }
+        failedFlag.store(true, ordering: .relaxed)
+    }
+
     func markCancelled() {
         inner.withLock { $0.cancelled = true }
         failedFlag.store(true, ordering: .relaxed)
@@ -208,12 +216,12 @@ final class RunState: Sendable {
         enum Next { case flush(Int), finish(RunReport, [RunState], Task<Void, Never>?), nothing }
         let next: Next = inner.withLock { s in
             if s.finished { return .nothing }
-            if s.error == nil, !s.cancelled, let stage = s.pending.keys.min() {
+            if s.error == nil, !s.cancelled, s.suspended == nil, let stage = s.pending.keys.min() {
                 return .flush(stage)
             }
             s.finished = true
-            let status: RunStatus = s.error != nil ? .failed : (s.cancelled ? .cancelled : .completed)
-            let report = RunReport(id: id, status: status, results: s.results, error: s.error, failedTask: s.failedTask,
+            let status: RunStatus = s.error != nil ? .failed : s.suspended?.0 ?? (s.cancelled ? .cancelled : .completed)
+            let report = RunReport(id: id, status: status, results: s.results, error: s.error ?? s.suspended?.1, failedTask: s.failedTask,
                                    duration: execution.clock.uptime() - startedAt, absorbedRuns: s.absorbed.count)
             let absorbed = s.absorbed
             s.absorbed = []

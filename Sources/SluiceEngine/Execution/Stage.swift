@@ -294,9 +294,24 @@ final class Stage: Sendable {
             }
         }
         let key = run.durable.map { _ in DurableRun.key(task: name, scatter: envelope.scatter) } ?? ""
-        if let output = await execute(processor, envelope, key: key, config: renderedConfig, &out, execution) {
-            route(output, from: envelope, &out, execution)
+        guard let output = await execute(processor, envelope, key: key, config: renderedConfig, &out, execution) else { return }
+        do {
+            // A script asked to wait (FlowStone's shape): the gate sits after its checkpoint.
+            if let request = try GateRequest.from(output: output) {
+                let passed = try await request.pass(run: run, key: (key.isEmpty ? name : key) + "#gate", task: name, input: envelope.event,
+                                                    clock: shared.clock)
+                route(passed, from: envelope, &out, execution)
+                return
+            }
+        } catch let suspended as GateSuspended {
+            run.suspend(suspended.status, suspended.message)
+            shared.emit(.log, run: run, task: name, message: suspended.message, level: "warning")
+            return
+        } catch {
+            fail(envelope, Stage.classify(error), attempt: 1, &out, execution)
+            return
         }
+        route(output, from: envelope, &out, execution)
     }
 
     /// Runs the task on one event under checkpoint key `key`: takes a checkpointed or cached
@@ -370,6 +385,10 @@ final class Stage: Sendable {
                                 duration: shared.clock.uptime() - started)
                 }
                 return output
+            } catch let suspended as GateSuspended {
+                run.suspend(suspended.status, suspended.message)
+                shared.emit(.log, run: run, task: name, message: suspended.message, level: "warning")
+                return nil
             } catch {
                 if Task.isCancelled || error is CancellationError {
                     execution.noteInterrupted(name)

@@ -117,6 +117,7 @@ struct ScriptTask: TaskProcessor {
             "resource": .host(ResourceObject(resources)),
             "flow": .string(context.flowName),
             "task": .string(context.taskName),
+            "run_id": .string(context.runID),
         ]))
         let result: Dynamic
         do {

@@ -1,0 +1,294 @@
+import Foundation
+import SluiceCore
+
+/// Approval and signal gates. A gate suspends its run: the run's record says
+/// `waiting_approval` or `waiting_signal`, it leaves the queue, and no process holds anything
+/// for it. The gate itself is an entry in the store's system bucket (`gate/<run>/<task>`);
+/// a decision or a signal changes it with compare-and-set (so exactly one wins), goes to the
+/// audit log, and queues the run again, to be resumed from its checkpoints by any process.
+/// A signal token maps to its gate through `signal/<token>`.
+public struct Gates: Sendable {
+    public enum Kind: String, Sendable { case approval, signal }
+
+    public let store: any Store
+    public let now: @Sendable () -> Date
+
+    public init(store: any Store, now: @escaping @Sendable () -> Date = { Date() }) {
+        self.store = store
+        self.now = now
+    }
+
+    static func key(run: String, task: String) -> String { "gate/\(run)/\(task)" }
+    static func tokenKey(_ token: String) -> String { "signal/\(token)" }
+
+    /// A token nobody can guess: 128 random bits, hex.
+    static func newToken() -> String {
+        var g = SystemRandomNumberGenerator()
+        return (0..<2).map { _ in { let h = String(g.next() as UInt64, radix: 16); return String(repeating: "0", count: 16 - h.count) + h }() }.joined()
+    }
+
+    /// The gates of a run (every gate when `run` is nil), oldest first.
+    public func gates(run: String? = nil) async throws -> [Value] {
+        try await store.list(.system, prefix: run.map { "gate/\($0)/" } ?? "gate/", now: now()).map(\.value)
+            .sorted { ($0["created"]?.doubleValue ?? 0) < ($1["created"]?.doubleValue ?? 0) }
+    }
+
+    /// Approves or rejects the run's pending approval gate (the one at `task`, when it has several).
+    @discardableResult
+    public func decide(run runID: String, task: String? = nil, approve: Bool, actor: String, comment: String?) async throws -> Value {
+        let pending = try await store.list(.system, prefix: "gate/\(runID)/", now: now())
+            .filter { $0.value["kind"] == "approval" && (task == nil || $0.value["task"]?.stringValue == task) }
+        guard let entry = pending.first(where: { $0.value["status"] == "pending" }) ?? pending.last else {
+            guard try await store.run(id: runID) != nil else { throw GateError("no run '\(runID)'") }
+            throw GateError("run \(runID) is not waiting for an approval" + (task.map { " at task '\($0)'" } ?? ""))
+        }
+        guard entry.value["status"] == "pending" else { throw GateError(Self.alreadyDecided(entry.value)) }
+        var gate = entry.value
+        gate["status"] = .string(approve ? "approved" : "rejected")
+        gate["decided_by"] = .string(actor)
+        gate["decided_at"] = .double(now().timeIntervalSince1970)
+        gate["comment"] = comment.map(Value.string) ?? .null
+        guard try await store.compareAndSet(.system, entry.key, gate, revision: entry.revision, ttl: nil, now: now()) != nil else {
+            let current = try await store.get(.system, entry.key, now: now())?.value ?? gate
+            throw GateError(Self.alreadyDecided(current))
+        }
+        try await requeue(runID, audit: AuditEntry(time: now(), actor: actor, action: approve ? "gate.approved" : "gate.rejected",
+                                                   target: runID, detail: ["task": gate["task"] ?? .null, "comment": gate["comment"] ?? .null]))
+        return gate
+    }
+
+    /// Delivers a signal: the payload becomes the gate task's output.
+    @discardableResult
+    public func signal(token: String, payload: Value, actor: String) async throws -> Value {
+        guard let link = try await store.get(.system, Self.tokenKey(token), now: now()), case .string(let gateKey)? = link.value["gate"],
+              let entry = try await store.get(.system, gateKey, now: now()) else {
+            throw GateError("no signal gate is waiting for token '\(token)'")
+        }
+        guard entry.value["status"] == "pending" else {
+            if entry.value["status"] == "timed_out" {
+                throw GateError("token '\(token)' arrived too late: its gate timed out at \(Self.time(entry.value["decided_at"]))")
+            }
+            throw GateError("token '\(token)' was already used (\(entry.value["status"]?.textValue ?? "") at \(Self.time(entry.value["decided_at"])))")
+        }
+        if let deadline = entry.value["deadline"]?.doubleValue, now().timeIntervalSince1970 >= deadline {
+            throw GateError("token '\(token)' arrived too late: its gate timed out at \(Self.time(.double(deadline)))")
+        }
+        var gate = entry.value
+        gate["status"] = "signalled"
+        gate["decided_by"] = .string(actor)
+        gate["decided_at"] = .double(now().timeIntervalSince1970)
+        gate["payload"] = payload
+        guard try await store.compareAndSet(.system, gateKey, gate, revision: entry.revision, ttl: nil, now: now()) != nil else {
+            throw GateError("token '\(token)' was already used")
+        }
+        let runID = gate["run"]?.stringValue ?? ""
+        try await requeue(runID, audit: AuditEntry(time: now(), actor: actor, action: "gate.signalled", target: runID,
+                                                   detail: ["task": gate["task"] ?? .null, "token": .string(token)]))
+        return gate
+    }
+
+    /// Gates whose deadline passed while their run waited: marked timed out (their `on_timeout`
+    /// applies when the run resumes) and their runs queued again. Answers those runs.
+    public func wakeExpired() async throws -> [String] {
+        var woken: [String] = []
+        let t = now().timeIntervalSince1970
+        for entry in try await store.list(.system, prefix: "gate/", now: now()) where entry.value["status"] == "pending" {
+            guard let deadline = entry.value["deadline"]?.doubleValue, deadline <= t else { continue }
+            var gate = entry.value
+            gate["status"] = "timed_out"
+            gate["decided_at"] = .double(t)
+            guard try await store.compareAndSet(.system, entry.key, gate, revision: entry.revision, ttl: nil, now: now()) != nil,
+                  let runID = gate["run"]?.stringValue else { continue }
+            try await requeue(runID, audit: AuditEntry(time: now(), actor: "sluice", action: "gate.timed_out", target: runID,
+                                                       detail: ["task": gate["task"] ?? .null]))
+            woken.append(runID)
+        }
+        return woken
+    }
+
+    private func requeue(_ runID: String, audit: AuditEntry) async throws {
+        guard var record = try await store.run(id: runID) else { throw GateError("no run '\(runID)'") }
+        var batch = StoreBatch()
+        if record.status.isWaiting {
+            record.status = .queued
+            record.error = nil
+            batch.runs = [record]
+        }
+        batch.audit = [audit]
+        batch.events = [.init(runID: runID, event: ["type": .string(audit.action), "run": .string(runID), "by": .string(audit.actor),
+                                                     "time": .string(EngineEvent.iso8601(audit.time))])]
+        try await store.commit(batch)
+        try await store.enqueue(runID: runID, now: now())
+    }
+
+    static func alreadyDecided(_ gate: Value) -> String {
+        let status = gate["status"]?.textValue ?? "decided"
+        if status == "timed_out" { return "the gate timed out at \(time(gate["decided_at"])); it can no longer be decided" }
+        return "already \(status) by \(gate["decided_by"]?.textValue ?? "someone") at \(time(gate["decided_at"]))"
+    }
+
+    static func time(_ v: Value?) -> String {
+        v?.doubleValue.map { EngineEvent.iso8601(Date(timeIntervalSince1970: $0)) } ?? "?"
+    }
+}
+
+/// A gate operation that cannot be done, with the reason.
+public struct GateError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Thrown by a gate that must wait: the run suspends instead of failing.
+struct GateSuspended: Error {
+    let status: RunStatus
+    let message: String
+}
+
+/// What a gate waits for, from an `approval` / `signal` task's config or a script's
+/// `#{wait_for_approval: #{...}}` / `#{wait_for_signal: #{...}}` return value.
+struct GateRequest: Sendable {
+    var kind: Gates.Kind
+    var message: String
+    var context: Value?
+    var token: String?
+    var timeout: Duration?
+    var onTimeout: String
+
+    init(kind: Gates.Kind, config c: Value.Object) throws(TaskError) {
+        self.kind = kind
+        message = c["message"]?.textValue ?? (kind == .approval ? "approval needed" : "waiting for a signal")
+        context = c["context"]
+        token = c["token"].flatMap { $0.isNull ? nil : $0.textValue }
+        if let t = c["timeout"], !t.isNull {
+            guard let text = t.stringValue, let d = Duration(parsing: text), d > .zero else {
+                throw TaskError.invalidConfig("'timeout' must be a positive duration such as 1h or 30m")
+            }
+            timeout = d
+        }
+        let allowed = kind == .approval ? ["reject", "approve", "fail"] : ["fail", "continue"]
+        onTimeout = c["on_timeout"]?.stringValue ?? (kind == .approval ? "reject" : "fail")
+        guard allowed.contains(onTimeout) else {
+            throw TaskError.invalidConfig("'on_timeout' must be one of \(allowed.joined(separator: ", ")), got '\(onTimeout)'")
+        }
+    }
+
+    /// A script's wait request in its output, if it returned one.
+    static func from(output: TaskOutput) throws(TaskError) -> GateRequest? {
+        guard case .one(let e) = output.storage, case .object(let o) = e.data, o.count == 1 else { return nil }
+        if case .object(let c)? = o["wait_for_approval"] { return try GateRequest(kind: .approval, config: c) }
+        if case .object(let c)? = o["wait_for_signal"] { return try GateRequest(kind: .signal, config: c) }
+        return nil
+    }
+
+    /// Passes the gate when it was decided (approved, signalled, timed out with a passing
+    /// `on_timeout`), fails the task when it was rejected or timed out otherwise, and throws
+    /// `GateSuspended` while it waits (creating it the first time).
+    func pass(run: RunState, key: String, task: String, input: Event, clock: any EngineClock) async throws -> TaskOutput {
+        guard let durable = run.durable else {
+            throw TaskError.permanent("\(kind.rawValue) gates suspend a durable run: run the flow with a store (not --store memory, not a stream)")
+        }
+        let store = durable.writer.store
+        let gateKey = Gates.key(run: run.id, task: key)
+        let now = clock.now()
+        guard let entry = try await store.get(.system, gateKey, now: now) else {
+            var gate: Value.Object = ["kind": .string(kind.rawValue), "status": "pending", "run": .string(run.id), "task": .string(key),
+                                      "message": .string(message), "context": context ?? input.data, "created": .double(now.timeIntervalSince1970),
+                                      "on_timeout": .string(onTimeout)]
+            if let timeout { gate["deadline"] = .double(now.timeIntervalSince1970 + timeout.seconds) }
+            var hint = "sluice approve \(run.id)"
+            if kind == .signal {
+                let token = self.token ?? Gates.newToken()
+                guard try await store.create(.system, Gates.tokenKey(token), ["gate": .string(gateKey)], ttl: nil, now: now) != nil else {
+                    throw TaskError.permanent("signal token '\(token)' is already used by another gate")
+                }
+                gate["token"] = .string(token)
+                hint = "sluice signal \(token) --payload JSON"
+            }
+            _ = try await store.create(.system, gateKey, .object(gate), ttl: nil, now: now)
+            throw GateSuspended(status: kind == .approval ? .waitingApproval : .waitingSignal,
+                                message: "task '\(task)' waits for \(kind == .approval ? "approval" : "a signal"): \(message); \(hint)")
+        }
+        let gate = entry.value
+        var status = gate["status"]?.stringValue ?? "pending"
+        if status == "pending", let deadline = gate["deadline"]?.doubleValue, now.timeIntervalSince1970 >= deadline { status = "timed_out" }
+        switch status {
+        case "approved":
+            var out = input
+            out.data = gate["context"] ?? input.data
+            out.meta["approval"] = ["by": gate["decided_by"] ?? .null, "comment": gate["comment"] ?? .null,
+                                    "at": .string(Gates.time(gate["decided_at"]))]
+            return .event(out)
+        case "rejected":
+            let reason = gate["comment"].flatMap { $0.isNull ? nil : $0.textValue }
+            throw TaskError.permanent("rejected by \(gate["decided_by"]?.textValue ?? "someone")" + (reason.map { ": \($0)" } ?? ""))
+        case "signalled":
+            return .event(input.with(data: gate["payload"] ?? .null))
+        case "timed_out":
+            switch gate["on_timeout"]?.stringValue ?? onTimeout {
+            case "approve": return .event(input.with(data: gate["context"] ?? input.data))
+            case "continue": return .event(input.with(data: .null))
+            case "reject": throw TaskError.permanent("rejected: no decision before the gate timed out")
+            default: throw TaskError.permanent("the \(kind.rawValue) gate timed out")
+            }
+        default:
+            let hint = kind == .approval ? "sluice approve \(run.id)" : "sluice signal \(gate["token"]?.textValue ?? "") --payload JSON"
+            throw GateSuspended(status: kind == .approval ? .waitingApproval : .waitingSignal,
+                                message: "task '\(task)' waits for \(kind == .approval ? "approval" : "a signal"): \(message); \(hint)")
+        }
+    }
+}
+
+/// The `approval` and `signal` task types.
+struct GateTask: TaskProcessor {
+    let kind: Gates.Kind
+    /// The task's `timeout`: for a gate, how long to wait for the decision or the signal.
+    let timeout: Duration?
+
+    static let approvalSpec = TaskSpec(
+        name: "approval",
+        summary: "Suspends the run until someone approves (sluice approve RUN) or rejects it; the run holds nothing while it waits.",
+        fields: [
+            FieldSpec("message", .string, templated: true, summary: "What the approver is asked."),
+            FieldSpec("context", .any, templated: true, summary: "What the approver sees and what the task emits once approved (default: its input)."),
+            FieldSpec("on_timeout", .string, default: "reject", summary: "reject, approve or fail when the task's timeout passes with no decision (no timeout: wait forever)."),
+        ],
+        examples: [TaskExample("Large orders need a sign-off", yaml: """
+            flow:
+              name: orders
+              tasks:
+                - approval:
+                    name: sign_off
+                    message: "Order {{event.data.id}} is over 10,000"
+                    timeout: 24h
+                - log: {name: ship}
+            """)]
+    )
+
+    static let signalSpec = TaskSpec(
+        name: "signal",
+        summary: "Suspends the run until an external signal carrying its token arrives (sluice signal TOKEN --payload JSON); the payload becomes the output.",
+        fields: [
+            FieldSpec("token", .string, templated: true, summary: "The token to wait for (default: a new unguessable one, shown in the run's events)."),
+            FieldSpec("message", .string, templated: true, summary: "What is being waited for."),
+            FieldSpec("on_timeout", .string, default: "fail", summary: "fail, or continue with null output, when the task's timeout passes with no signal (no timeout: wait forever)."),
+        ],
+        examples: [TaskExample("Wait for a batch job's callback", yaml: """
+            flow:
+              name: export
+              tasks:
+                - shell: {name: submit, command: "echo job-42"}
+                - signal:
+                    name: done
+                    token: "{{event.data.stdout}}"
+                    timeout: 1h
+                - log: {name: report}
+            """)]
+    )
+
+    func process(_ event: Event, _ context: TaskContext) async throws -> TaskOutput {
+        guard let run = context.run else { throw TaskError.permanent("a gate needs a run") }
+        var request = try GateRequest(kind: kind, config: context.config)
+        if request.timeout == nil { request.timeout = timeout }
+        return try await request.pass(run: run, key: context.taskName, task: context.taskName, input: event, clock: context.clock)
+    }
+}
