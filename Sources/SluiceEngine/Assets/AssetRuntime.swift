@@ -34,7 +34,7 @@ public final class AssetRuntime: Sendable {
         case .files(let path, let format): return FileIOManager(directory: path, format: format)
         case .table(let name, let url):
             guard let make = tables.withLock({ $0 }) else {
-                throw AssetError("asset '\(spec.key)' uses a table, but this process has no table I/O (run it with a SQLite or PostgreSQL store)")
+                throw AssetError("asset '\(spec.key)' uses io: table, which this process cannot write (no table I/O is registered); use memory or files")
             }
             return try make(name, url)
         }
