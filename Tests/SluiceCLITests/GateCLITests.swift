@@ -4,8 +4,9 @@ import Testing
 
 @Suite("sluice CLI: approval and signal gates", .enabled(if: FileManager.default.isExecutableFile(atPath: CLI.binary), "build the sluice binary first (swift build)"))
 struct GateCLITests {
-    static func runID(_ store: String) throws -> String {
-        let list = try CLI.run(["runs", "list", "--json", "--store", store])
+    /// The newest run of `flow` (the PostgreSQL store is shared with tests running alongside).
+    static func runID(_ store: String, flow: String) throws -> String {
+        let list = try CLI.run(["runs", "list", "--flow", flow, "--json", "--store", store])
         let first = list.stdout.split(separator: "\n").first.map(String.init) ?? ""
         return try #require(try Value.parseJSON(first)["id"]?.stringValue, "\(list.stdout) \(list.stderr)")
     }
@@ -17,9 +18,10 @@ struct GateCLITests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         guard let store = try backend.location(in: dir) else { return }
         let flow = dir + "/trade.yaml"
+        let name = "trade_\(UUID().uuidString.prefix(8).lowercased())"
         try """
             flow:
-              name: trade_\(UUID().uuidString.prefix(8).lowercased())
+              name: \(name)
               tasks:
                 - shell: {name: a, shell: true, command: "echo a >> \(dir)/log"}
                 - approval: {name: sign_off, message: "Large trade", context: {amount: 2000000}}
@@ -29,7 +31,7 @@ struct GateCLITests {
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.stderr.contains("waits for approval: Large trade"), "\(first.stderr)")
         #expect(first.stdout.isEmpty)
-        let id = try Self.runID(store)
+        let id = try Self.runID(store, flow: name)
         let shown = try CLI.run(["runs", "show", id, "--json", "--store", store])
         #expect(try Value.parseJSON(shown.stdout)["status"] == "waiting_approval", "\(shown.stdout)")
 
@@ -44,7 +46,7 @@ struct GateCLITests {
 
         // A second run, rejected: the gate task fails with the reason.
         _ = try CLI.run(["run", flow, "--store", store])
-        let second = try Self.runID(store)
+        let second = try Self.runID(store, flow: name)
         #expect(second != id)
         let rejected = try CLI.run(["reject", second, "--reason", "too risky", "--store", store])
         #expect(rejected.status == 1, "\(rejected.stderr)")
@@ -62,7 +64,7 @@ struct GateCLITests {
         let flow = dir + "/job.yaml"
         try """
             flow:
-              name: job_\(UUID().uuidString.prefix(8).lowercased())
+              name: job
               tasks:
                 - shell: {name: submit, shell: true, command: "echo submitted >> \(dir)/log"}
                 - signal: {name: callback, message: "batch job"}
@@ -85,9 +87,10 @@ struct GateCLITests {
 
         // Timed out: on_timeout continue goes on with null; a signal after that is too late.
         let timed = dir + "/timed.yaml"
+        let timedName = "timed_\(UUID().uuidString.prefix(8).lowercased())"
         try """
             flow:
-              name: timed_\(UUID().uuidString.prefix(8).lowercased())
+              name: \(timedName)
               tasks:
                 - signal: {name: wait, token: "t-\(UUID().uuidString)", timeout: 1s, on_timeout: continue}
                 - script: {name: after, code: "#{got: event.data}"}
@@ -95,7 +98,7 @@ struct GateCLITests {
         let waiting = try CLI.run(["run", timed, "--store", store])
         #expect(waiting.stderr.contains("waits for a signal"), "\(waiting.stderr)")
         let lateToken = try #require(waiting.stderr.range(of: "sluice signal ").map { waiting.stderr[$0.upperBound...].prefix { !$0.isWhitespace } })
-        let id = try Self.runID(store)
+        let id = try Self.runID(store, flow: timedName)
         usleep(1_200_000)
         let resumed = try CLI.run(["runs", "resume", id, "--store", store])
         #expect(resumed.status == 0, "\(resumed.stderr)")

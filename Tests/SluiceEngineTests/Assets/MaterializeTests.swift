@@ -174,4 +174,38 @@ struct MaterializeTests {
         #expect(outcome.result?["cleaned"]?["raw"]?["raw"] == 1)
         #expect(log2.count("cleaned") == 0)
     }
+
+    @Test("Assets defined in Swift join a YAML flow in one graph and materialize with it")
+    func codeAssets() async throws {
+        let (store, log, _, _) = setUp()
+        var registry = log.tasks(blocking: false)
+        let daily = Partitions.time(TimeWindows(unit: .daily, start: Date(timeIntervalSince1970: 1_735_689_600)))  // 2025-01-01
+        let code = CodeAssets {
+            Asset("cleaned", dependsOn: "raw", partitions: daily) { context, inputs in
+                ["day": .string(context.partition), "from_raw": inputs["raw"] ?? .null]
+            }
+            Asset("report", dependsOn: "cleaned", partitions: daily, version: "2") { _, inputs in
+                ["report_of": inputs["cleaned"]?["day"] ?? .null]
+            }
+        }
+        code.register(in: &registry)
+        let yaml = """
+            flow:
+              name: mixed
+              tasks:
+                - step: {name: raw, asset: {partitions: {daily: {start: 2025-01-01}}}}
+            """
+        let loaded = try FlowLoader(catalog: registry.catalog).load(text: yaml, file: "mixed.yaml")
+        let runner = makeRunner(store, registry)
+        let plan = try runner.prepare(try code.adding(to: loaded))
+        let (outcome, runPlan) = try ran(try await runner.materialize(plan, source: yaml, asset: "report", partition: "2025-01-02"))
+        #expect(outcome.record.status == .completed)
+        #expect(runPlan.compute.keys.sorted() == ["cleaned", "raw", "report"])
+        #expect(log.count("raw") == 1)
+        let report = try #require(try await store.materializations(MaterializationFilter(asset: "report")).first)
+        #expect(report.version == "2")
+        #expect(report.inputs.map(\.asset) == ["cleaned"])
+        #expect(plan.assetGraph.upstream["cleaned"] == ["raw"])
+        #expect(throws: AssetError.self) { _ = try code.adding(to: try code.adding(to: loaded)) }
+    }
 }
