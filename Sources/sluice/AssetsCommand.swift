@@ -45,7 +45,7 @@ struct AssetFlowOptions: ParsableArguments {
             for name in names.sorted() where !name.hasPrefix(".") && name != "node_modules" {
                 let path = (dir as NSString).appendingPathComponent(name)
                 var sub: ObjCBool = false
-                FileManager.default.fileExists(atPath: path, isDirectory: &sub)
+                _ = FileManager.default.fileExists(atPath: path, isDirectory: &sub)
                 if sub.boolValue {
                     walk(path, depth: depth + 1)
                 } else if ["yaml", "yml", "json"].contains((name as NSString).pathExtension) {
@@ -72,6 +72,14 @@ struct AssetFlowOptions: ParsableArguments {
             }
         }
         return flows
+    }
+
+    /// The flow declaring `asset`, its asset graph, and the asset's task and declaration.
+    func findAsset(_ asset: String) throws -> (AssetFlow, AssetGraph, task: String, spec: AssetSpec) {
+        let flow = try find(asset)
+        let graph = AssetGraph(flow.definition)
+        guard let task = graph.task(for: asset), let spec = graph.assets[task] else { throw ExitCode(ExitStatus.invalidInput) }
+        return (flow, graph, task, spec)
     }
 
     /// The one flow declaring `asset` (by asset key or task name).
@@ -261,9 +269,7 @@ struct AssetsCommand: AsyncParsableCommand {
         @OptionGroup var storeOptions: StoreOptions
 
         func run() async throws {
-            let flow = try flowOptions.find(asset)
-            let graph = AssetGraph(flow.definition)
-            guard let task = graph.task(for: asset), let spec = graph.assets[task] else { throw ExitCode(ExitStatus.invalidInput) }
+            let (flow, graph, task, spec) = try flowOptions.findAsset(asset)
             let wanted = try status.map { name -> PartitionStatus.State in
                 guard let s = PartitionStatus.State(rawValue: name) else {
                     throw ValidationError("unknown status '\(name)' (\(PartitionStatus.State.allCases.map(\.rawValue).joined(separator: ", ")))")
@@ -389,9 +395,7 @@ struct BackfillCommand: AsyncParsableCommand {
         @OptionGroup var storeOptions: StoreOptions
 
         func run() async throws {
-            let flow = try flowOptions.find(asset)
-            let graph = AssetGraph(flow.definition)
-            guard let task = graph.task(for: asset), let spec = graph.assets[task] else { throw ExitCode(ExitStatus.invalidInput) }
+            let (flow, _, task, spec) = try flowOptions.findAsset(asset)
             guard let parts = spec.partitions else {
                 Console.error("error: asset '\(spec.key)' is not partitioned; use sluice materialize \(spec.key)")
                 throw ExitCode(ExitStatus.invalidInput)
