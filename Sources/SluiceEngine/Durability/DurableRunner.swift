@@ -268,10 +268,26 @@ public final class DurableRunner: Sendable {
         try await purgeOnce()
         try await store.enqueue(runID: record.id, now: now)
         guard let claim = try await store.claim(runID: record.id, worker: options.worker, ttl: options.claimTTL, now: now) else {
+            // A run created here a moment ago was taken by a worker polling the queue: its end is this run's end.
+            if fresh { return try await followElsewhere(record, plan: plan) }
             throw DurableError("run \(record.id) is being executed by another process; it can be resumed once that one stops "
                                + "heartbeating (claims last \(Int(options.claimTTL.rounded(.up))) s)")
         }
         return try await execute(record, plan: plan, claim: claim, fresh: fresh)
+    }
+
+    /// Waits for a run another process is executing to end (or to be left: then it is taken over here).
+    private func followElsewhere(_ record: RunRecord, plan: FlowPlan) async throws -> Outcome {
+        while true {
+            try await Task.sleep(for: .milliseconds(50))
+            guard let current = try await store.run(id: record.id) else { throw StoreError.notFound("run \(record.id)") }
+            if current.status.isFinal || current.status.isWaiting {
+                return Outcome(record: current, ending: .finished, result: try await result(of: current))
+            }
+            if let claim = try await store.claim(runID: record.id, worker: options.worker, ttl: options.claimTTL, now: now) {
+                return try await execute(current, plan: plan, claim: claim)
+            }
+        }
     }
 
     private func execute(_ record: RunRecord, plan: FlowPlan, claim: Lease, fresh: Bool = false) async throws -> Outcome {
