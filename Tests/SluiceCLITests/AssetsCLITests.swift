@@ -70,7 +70,10 @@ struct AssetsCLITests {
             most = max(most, running)
             running = max(running, 0)
         }
-        #expect(most <= 4 && most >= 2, "at most \(most) at once")
+        // On the PostgreSQL database the worker tests share, their workers may take queued partition
+        // runs (the backfill then waits for them) and one they SIGKILL leaves a shell child
+        // finishing while the run is retried: allow that overlap there.
+        #expect(most <= (backend == .sqlite ? 4 : 6) && most >= 2, "at most \(most) at once")
         #expect(FileManager.default.fileExists(atPath: dir + "/out/2025-02-14.json"))
 
         let show = try CLI.run(["backfill", "show", id, "--json", "--store", store])
