@@ -98,7 +98,7 @@ let package = Package(
             path: "Sources/SluiceBench"
         ),
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
-        .testTarget(name: "SluiceConfigTests", dependencies: ["SluiceConfig", "SluiceTasks"]),
+        .testTarget(name: "SluiceConfigTests", dependencies: ["SluiceConfig", "SluiceEngine", "SluiceTasks"]),
         .testTarget(name: "SluiceEngineTests", dependencies: ["SluiceEngine", "SluiceTesting", "SluiceConfig"]),
         .testTarget(
             name: "SluiceTasksTests",
