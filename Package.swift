@@ -99,7 +99,10 @@ let package = Package(
         ),
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
         .testTarget(name: "SluiceConfigTests", dependencies: ["SluiceConfig", "SluiceEngine", "SluiceTasks"]),
-        .testTarget(name: "SluiceEngineTests", dependencies: ["SluiceEngine", "SluiceTesting", "SluiceConfig"]),
+        .testTarget(
+            name: "SluiceEngineTests",
+            dependencies: ["SluiceEngine", "SluiceTesting", "SluiceConfig", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(
             name: "SluiceTasksTests",
             dependencies: [
