@@ -85,6 +85,7 @@ let package = Package(
             dependencies: [
                 "SluiceCore", "SluiceConfig", "SluiceEngine", "SluiceTasks", "SluiceScript", "SluiceSQLite", "SluicePostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             // A release `sluice` is one self-contained binary: the Swift runtime and Foundation
             // linked in. It also starts faster and needs a third of the memory (no dynamic
