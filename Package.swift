@@ -85,6 +85,7 @@ let package = Package(
             dependencies: [
                 "SluiceCore", "SluiceConfig", "SluiceEngine", "SluiceTasks", "SluiceScript", "SluiceSQLite", "SluicePostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             // A release `sluice` is one self-contained binary: the Swift runtime and Foundation
             // linked in. It also starts faster and needs a third of the memory (no dynamic
@@ -98,8 +99,11 @@ let package = Package(
             path: "Sources/SluiceBench"
         ),
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
-        .testTarget(name: "SluiceConfigTests", dependencies: ["SluiceConfig", "SluiceTasks"]),
-        .testTarget(name: "SluiceEngineTests", dependencies: ["SluiceEngine", "SluiceTesting", "SluiceConfig"]),
+        .testTarget(name: "SluiceConfigTests", dependencies: ["SluiceConfig", "SluiceEngine", "SluiceTasks"]),
+        .testTarget(
+            name: "SluiceEngineTests",
+            dependencies: ["SluiceEngine", "SluiceTesting", "SluiceConfig", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(
             name: "SluiceTasksTests",
             dependencies: [

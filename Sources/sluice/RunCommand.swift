@@ -69,6 +69,12 @@ struct RunCommand: AsyncParsableCommand {
         if !quiet {
             sinks.append(events == .json ? JSONEventPrinter() as any EngineEventSink : HumanEventPrinter(color: Console.stderrIsTerminal))
         }
+        if let schedule = definition.settings.schedule {
+            guard inputValue == nil, idempotencyKey == nil else {
+                throw ValidationError("--input and --idempotency-key do not apply to a scheduled flow; each tick's run gets the schedule's input")
+            }
+            return try await runScheduled(definition, schedule: schedule, sinks: sinks)
+        }
         // A workflow is recorded in the store and resumable; a stream relies on its source
         // (at-least-once delivery) and runs in memory.
         let isStream = definition.tasks.contains { BuiltinTasks.registry.registration(for: $0.type)?.spec.kind == .source }
@@ -154,17 +160,21 @@ struct RunCommand: AsyncParsableCommand {
 
     private func runDurably(_ definition: FlowDefinition, input: Value?, sinks: [any EngineEventSink]) async throws {
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
-        let source: String
-        do {
-            source = try String(contentsOfFile: flow, encoding: .utf8)
-        } catch {
-            Console.error("error: cannot read \(flow): \(error.localizedDescription)")
-            throw ExitCode(ExitStatus.invalidInput)
-        }
+        let source = try flowSource()
         let status = try await storeOptions.using(besides: flow) { store in
             try await execute(definition, source: source, input: input ?? .emptyObject, runner: try storeOptions.runner(store, sinks: sinks))
         }
         if status != ExitStatus.success { throw ExitCode(status) }
+    }
+
+    /// The flow file's text, stored with each durable run.
+    func flowSource() throws -> String {
+        do {
+            return try String(contentsOfFile: flow, encoding: .utf8)
+        } catch {
+            Console.error("error: cannot read \(flow): \(error.localizedDescription)")
+            throw ExitCode(ExitStatus.invalidInput)
+        }
     }
 
     private func execute(_ definition: FlowDefinition, source: String, input: Value, runner: DurableRunner) async throws -> Int32 {

@@ -38,6 +38,21 @@ struct SQLiteStoreTests {
         #expect(try again.schemaVersion() == 2)
     }
 
+    @Test("A leader stopped by cancellation releases its lease, although SQLite refuses work in a cancelled task")
+    func leaderReleasesLease() async throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try SQLiteStore(path: dir + "/s.db")
+        let clock = TestClock()
+        let leadership = Leadership(store: store, name: "schedule/f", holder: "a", ttl: 60, clock: clock)
+        let leading = Task { await leadership.run { try? await Task.sleep(for: .seconds(3600)) } }
+        await clock.waitForSleepers(1)  // leading: renewing the lease every 20 s
+        #expect(try await store.lease("schedule/f", now: clock.now())?.holder == "a")
+        leading.cancel()
+        _ = await leading.value
+        #expect(try await store.lease("schedule/f", now: clock.now()) == nil, "another process can lead at once")
+    }
+
     @Test("Processes opening a new file at once migrate it exactly once")
     func concurrentMigration() async throws {
         let dir = temporaryDirectory()

@@ -1,3 +1,4 @@
+import Foundation
 import SluiceCore
 import SluiceScript
 
@@ -10,7 +11,7 @@ struct NativeFlowReader {
     static let commonFields = ["name", "depends_on", "retry", "timeout", "on_error", "concurrency", "max_concurrent", "when", "join", "cache",
                                "asset", "rate_limit", "concurrency_key", "concurrency_limit"]
     static let flowFields = ["name", "description", "labels", "tasks", "retry", "timeout", "max_parallel", "buffer_size",
-                             "max_runs_in_flight", "require_leader_election", "parallel_instances"]
+                             "max_runs_in_flight", "require_leader_election", "parallel_instances", "schedule"]
 
     func read(_ root: SourceNode) throws(FlowErrors) -> (FlowDefinition, [FlowError]) {
         var errors: [FlowError] = []
@@ -67,6 +68,8 @@ struct NativeFlowReader {
                 } else {
                     errors.append(FlowError(.typeMismatch, "flow 'require_leader_election' must be true or false, found \(node.kindName)", at: node.location))
                 }
+            case "schedule":
+                settings.schedule = ScheduleReader.read(node, errors: &errors)
             case "parallel_instances":
                 // Flowgen's multi-node knob: accepted so Flowgen flows load.
                 settings.inertFields.append(member.key)
@@ -448,6 +451,112 @@ enum RetryReader {
             errors.append(FlowError(.typeMismatch, "'retry' of \(owner) must be a mapping such as {max_attempts: 3, initial_backoff: 1s}, found \(node.kindName)", at: node.location))
             return nil
         }
+    }
+}
+
+/// Reads a flow's `schedule:` mapping: `cron` or `interval`, then `timezone`, `catch_up`,
+/// `max_catch_up`, `input` and `partition`. A cron expression's own syntax is checked when the
+/// flow is prepared, where the cron parser lives.
+enum ScheduleReader {
+    static let fields = ["cron", "interval", "timezone", "catch_up", "max_catch_up", "input", "partition"]
+
+    static func read(_ node: SourceNode, errors: inout [FlowError]) -> ScheduleSpec? {
+        guard let members = node.members else {
+            errors.append(FlowError(.typeMismatch, "flow 'schedule' must be a mapping such as {cron: \"0 6 * * *\"} or {interval: 15m}, "
+                                    + "found \(node.kindName)", at: node.location))
+            return nil
+        }
+        let before = errors.count
+        var trigger: ScheduleSpec.Trigger?
+        var triggerLocation: SourceLocation?
+        var spec = ScheduleSpec(.interval(.seconds(1)))
+        for member in members {
+            let value = member.value
+            let what = "'schedule.\(member.key)'"
+            switch member.key {
+            case "cron":
+                if let expression = value.scalar?.stringValue, !expression.isEmpty {
+                    trigger = .cron(expression)
+                    triggerLocation = value.location
+                } else {
+                    errors.append(FlowError(.typeMismatch, "\(what) must be a cron expression such as \"0 6 * * *\", found \(value.kindName)",
+                                            at: value.location))
+                }
+            case "interval":
+                guard let interval = CommonFieldReader.duration(value, what: what, errors: &errors) else { continue }
+                let (seconds, fraction) = interval.components
+                if seconds >= 1 && fraction == 0 {
+                    trigger = .interval(interval)
+                    triggerLocation = value.location
+                } else {
+                    errors.append(FlowError(.invalidValue, "\(what) must be a whole number of seconds, at least 1s (ticks are kept "
+                                            + "per second), found \(interval.shortDescription)", at: value.location))
+                }
+            case "timezone":
+                if let name = value.scalar?.stringValue, TimeZone(identifier: name) != nil {
+                    spec.timeZone = name
+                } else {
+                    errors.append(FlowError(.invalidValue, "\(what) must be an IANA time zone such as Europe/Berlin, found "
+                                            + (value.scalar?.stringValue.map { "'\($0)'" } ?? value.kindName), at: value.location))
+                }
+            case "catch_up":
+                if let name = value.scalar?.stringValue, let policy = ScheduleSpec.CatchUp(rawValue: name) {
+                    spec.catchUp = policy
+                } else {
+                    errors.append(FlowError(.invalidValue, "\(what) must be skip, latest or all", at: value.location,
+                                            suggestion: value.scalar?.stringValue.flatMap {
+                                                Suggestion.closest(to: $0, in: ScheduleSpec.CatchUp.allValues.map(\.rawValue))
+                                            }))
+                }
+            case "max_catch_up":
+                if let n = CommonFieldReader.positiveInt(value, what: what, errors: &errors) { spec.maxCatchUp = n }
+            case "input":
+                guard case .object(let input) = value.value else {
+                    errors.append(FlowError(.typeMismatch, "\(what) must be a mapping merged into each run's input, found \(value.kindName)",
+                                            at: value.location))
+                    continue
+                }
+                for key in ScheduleSpec.reservedInputKeys where input[key] != nil {
+                    let at = value.members?.first(where: { $0.key == key })?.keyLocation ?? value.location
+                    errors.append(FlowError(.invalidValue, "\(what) cannot set '\(key)': every scheduled run gets it from the tick", at: at))
+                }
+                spec.input = input
+            case "partition":
+                if let name = value.scalar?.stringValue, ScheduleSpec.partitionExpressions[name] != nil {
+                    spec.partition = name
+                } else {
+                    let known = ScheduleSpec.partitionExpressions.keys.sorted()
+                    errors.append(FlowError(.invalidValue, "\(what) must be one of \(known.joined(separator: ", "))", at: value.location,
+                                            suggestion: value.scalar?.stringValue.flatMap { Suggestion.closest(to: $0, in: known) }))
+                }
+            default:
+                errors.append(FlowError(.unknownField, "unknown field '\(member.key)' in flow 'schedule' (\(fields.joined(separator: ", ")))",
+                                        at: member.keyLocation, suggestion: Suggestion.closest(to: member.key, in: fields)))
+            }
+        }
+        let cron = node["cron"], interval = node["interval"]
+        if cron != nil && interval != nil {
+            errors.append(FlowError(.invalidValue, "flow 'schedule' has both cron and interval; keep one", at: node.location))
+        } else if cron == nil && interval == nil {
+            errors.append(FlowError(.missingField, "flow 'schedule' needs cron (e.g. \"0 6 * * *\") or interval (e.g. 15m)", at: node.location))
+        }
+        if interval != nil, let zone = node["timezone"], spec.partition == nil {
+            errors.append(FlowError(.invalidValue, "'schedule.timezone' has no effect on an interval schedule (it applies to cron "
+                                    + "and partition)", at: zone.location))
+        }
+        if let max = node["max_catch_up"], spec.catchUp != .all {
+            errors.append(FlowError(.invalidValue, "'schedule.max_catch_up' applies only with catch_up: all", at: max.location))
+        }
+        guard let trigger else {
+            if errors.count == before {  // `interval: ~`
+                errors.append(FlowError(.missingField, "flow 'schedule' needs cron or interval", at: node.location))
+            }
+            return nil
+        }
+        guard errors.count == before else { return nil }
+        spec.trigger = trigger
+        spec.location = triggerLocation
+        return spec
     }
 }
 

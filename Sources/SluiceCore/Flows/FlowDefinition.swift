@@ -41,6 +41,8 @@ public struct FlowSettings: Sendable {
     /// Run on one process at a time among those sharing a store (the holder of the flow's
     /// leader lease); another takes over when it dies.
     public var requireLeaderElection = false
+    /// Runs the flow by itself on a cron expression or interval, on the process that leads it.
+    public var schedule: ScheduleSpec?
     /// True for FlowEngine workflows: values travel between tasks through named ports.
     public var usesPorts = false
     /// Fields Sluice accepts for compatibility but does not act on yet; the loader warns about them.

@@ -35,7 +35,7 @@ public struct Leadership: Sendable {
                 lease = nil
             }
             guard let lease else {
-                guard (try? await Task.sleep(for: interval)) != nil else { return nil }
+                guard (try? await clock.sleep(for: interval)) != nil else { return nil }
                 continue
             }
             onChange(true, lease)
@@ -56,7 +56,9 @@ public struct Leadership: Sendable {
             }
             if Task.isCancelled {
                 _ = await work.value
-                try? await store.releaseLease(lease)
+                // From a task of its own: a store may refuse work in a cancelled task (SQLite's
+                // does), and the lease would then stay taken until it expires.
+                await Task { try? await store.releaseLease(lease) }.value
                 return nil
             }
             if lost {
@@ -75,7 +77,7 @@ public struct Leadership: Sendable {
     private func keep(_ lease: Lease, every interval: Duration) async -> Bool {
         var lease = lease
         while true {
-            guard (try? await Task.sleep(for: interval)) != nil else { return false }
+            guard (try? await clock.sleep(for: interval)) != nil else { return false }
             do {
                 guard let renewed = try await store.renewLease(lease, ttl: ttl, now: clock.now()) else { return true }
                 lease = renewed

@@ -118,6 +118,9 @@ public final class FlowPlan: Sendable {
                                         at: tasks[r].location))
             }
         }
+        if let schedule = definition.settings.schedule {
+            errors += FlowPlan.scheduleErrors(schedule, flow: definition, isStream: !sources.isEmpty, now: clock.now())
+        }
         if !errors.isEmpty { throw FlowErrors(errors) }
         self.stages = stages
         self.sources = sources
@@ -147,6 +150,27 @@ public final class FlowPlan: Sendable {
             result[target] = seen.intersection(among)
         }
         return result
+    }
+
+    /// A schedule's cron expression is parsed here, where the parser lives (the loader cannot
+    /// see it), and only a workflow can be scheduled.
+    private static func scheduleErrors(_ schedule: ScheduleSpec, flow: FlowDefinition, isStream: Bool, now: Date) -> [FlowError] {
+        var errors: [FlowError] = []
+        let at = schedule.location ?? flow.location
+        if case .cron(let expression) = schedule.trigger {
+            do {
+                if try CronSchedule(expression, timeZone: schedule.zone).next(after: now) == nil {
+                    errors.append(FlowError(.invalidValue, "'schedule.cron' \"\(expression)\" matches no date in the next eight years", at: at))
+                }
+            } catch {
+                errors.append(FlowError(.invalidValue, "'schedule.cron' is not a valid cron expression: \(error.message)", at: at))
+            }
+        }
+        if isStream {
+            errors.append(FlowError(.invalidValue, "flow '\(flow.name)' is driven by a source, so it cannot have a schedule "
+                                    + "(a schedule starts a run of a workflow at each tick)", at: at))
+        }
+        return errors
     }
 
     private static func isDeadLetterTarget(_ name: String, in tasks: [TaskDefinition]) -> Bool {
