@@ -148,13 +148,7 @@ struct MaterializeCommand: AsyncParsableCommand {
         if !quiet { sinks.append(events == .json ? JSONEventPrinter() as any EngineEventSink : HumanEventPrinter(color: Console.stderrIsTerminal)) }
         let status = try await storeOptions.using(besides: flow.path) { store -> Int32 in
             let runner = try storeOptions.runner(store, sinks: sinks)
-            let plan: FlowPlan
-            do {
-                plan = try runner.prepare(flow.definition)
-            } catch let error as FlowErrors {
-                printErrors(error)
-                return ExitStatus.invalidInput
-            }
+            guard let plan = prepared(flow.definition, runner.prepare) else { return ExitStatus.invalidInput }
             let partition = self.partition ?? ""
             let work = Task { () throws -> DurableRunner.Materialized in
                 let runPlan = try await runner.planMaterialization(plan, asset: asset, partition: partition, force: force, withUpstream: withUpstream)
@@ -414,13 +408,7 @@ struct BackfillCommand: AsyncParsableCommand {
             }
             let status = try await storeOptions.using(besides: flow.path) { store -> Int32 in
                 let runner = try storeOptions.runner(store, sinks: [FailurePrinter()])
-                let plan: FlowPlan
-                do {
-                    plan = try runner.prepare(flow.definition)
-                } catch let error as FlowErrors {
-                    printErrors(error)
-                    return ExitStatus.invalidInput
-                }
+                guard let plan = prepared(flow.definition, runner.prepare) else { return ExitStatus.invalidInput }
                 let record: BackfillRecord
                 do {
                     record = try await runner.createBackfill(plan, source: flow.source, asset: task, partitions: keys, maxParallel: maxParallel,

@@ -17,13 +17,7 @@ extension RunCommand {
     }
 
     private func startSchedule(_ definition: FlowDefinition, _ schedule: ScheduleSpec, source: String, runner: DurableRunner) async throws -> Int32 {
-        let plan: FlowPlan
-        do {
-            plan = try runner.prepare(definition)
-        } catch {
-            printErrors(error)
-            return ExitStatus.invalidInput
-        }
+        guard let plan = prepared(definition, runner.prepare) else { return ExitStatus.invalidInput }
         var logger = Logger(label: "sluice.scheduler") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = quiet ? .warning : .info
         let name = plan.definition.name

@@ -98,13 +98,7 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     private func runStream(_ definition: FlowDefinition, engine: Engine, store: (any Store)?, input: Value?) async throws -> Int32 {
-        let plan: FlowPlan
-        do {
-            plan = try engine.prepare(definition)
-        } catch {
-            printErrors(error)
-            return ExitStatus.invalidInput
-        }
+        guard let plan = prepared(definition, engine.prepare) else { return ExitStatus.invalidInput }
         guard definition.settings.requireLeaderElection else { return await runInMemory(engine, plan, input: input) }
         guard let store else {
             Console.error("error: require_leader_election needs a store shared by the processes (--store PATH or postgres://...)")
@@ -178,13 +172,7 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     private func execute(_ definition: FlowDefinition, source: String, input: Value, runner: DurableRunner) async throws -> Int32 {
-        let plan: FlowPlan
-        do {
-            plan = try runner.prepare(definition)
-        } catch {
-            printErrors(error)
-            return ExitStatus.invalidInput
-        }
+        guard let plan = prepared(definition, runner.prepare) else { return ExitStatus.invalidInput }
         if queue {
             for _ in 0..<count {
                 let record = try await runner.enqueue(plan, source: source, input: input, idempotencyKey: idempotencyKey)

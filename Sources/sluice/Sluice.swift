@@ -54,3 +54,13 @@ func makeLoader() -> FlowLoader { FlowLoader(catalog: BuiltinTasks.registry.cata
 func printErrors(_ errors: FlowErrors) {
     for e in errors.errors { Console.error("\(e)") }
 }
+
+/// A flow's plan, or nil once its problems are printed (the caller exits with invalid input).
+func prepared(_ definition: FlowDefinition, _ prepare: (FlowDefinition) throws(FlowErrors) -> FlowPlan) -> FlowPlan? {
+    do {
+        return try prepare(definition)
+    } catch {
+        printErrors(error)
+        return nil
+    }
+}
