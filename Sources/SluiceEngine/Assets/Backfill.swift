@@ -162,7 +162,11 @@ extension DurableRunner {
         guard var record = try await backfill(id: id) else { throw StoreError.notFound("backfill \(id)") }
         guard record.status == .running else { return record }
         let partitions = record.partitions
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        // Counted once from the store, then kept up to date from what each partition's turn did:
+        // reading every run after each partition would cost n² reads in a long backfill.
+        var tally = try await self.progress(of: record)
+        tally.running = 0
+        try await withThrowingTaskGroup(of: PartitionEnd?.self) { group in
             var next = 0
             var active = 0
             func launch(_ p: String) {
@@ -174,11 +178,18 @@ extension DurableRunner {
                     next += 1
                     active += 1
                 }
-                try await group.next()
+                let ended = try await group.next() ?? nil
                 active -= 1
+                switch ended {
+                case .completed?: tally.completed += 1
+                case .failed?: tally.failed += 1
+                case .skipped?: tally.skipped += 1
+                case nil: break
+                }
+                tally.running = active
                 guard let now = try await backfill(id: id) else { throw StoreError.notFound("backfill \(id)") }
                 record = now
-                progress(record, try await self.progress(of: record))
+                progress(record, tally)
                 if record.status == .cancelled {
                     group.cancelAll()
                     next = partitions.count
@@ -195,37 +206,42 @@ extension DurableRunner {
         return record
     }
 
-    private func backfillPartition(_ id: String, partition: String, plan: FlowPlan, source: String) async throws {
-        guard let record = try await backfill(id: id), record.status == .running else { return }
+    /// How a partition's turn ended; nil when it had ended before this execution started.
+    private enum PartitionEnd { case completed, failed, skipped }
+
+    private func backfillPartition(_ id: String, partition: String, plan: FlowPlan, source: String) async throws -> PartitionEnd? {
+        guard let record = try await backfill(id: id), record.status == .running else { return nil }
         if let runID = record.runs[partition] {
-            try await finish(runID)
-            return
+            if try await store.run(id: runID)?.status.isFinal ?? true { return nil }
+            return try await finish(runID)
         }
-        if record.skipped.contains(partition) { return }
+        if record.skipped.contains(partition) { return nil }
         let runPlan = try await planMaterialization(plan, asset: record.asset, partition: partition, force: record.force)
         if runPlan.computeCount == 0 {
             try await updateBackfill(id) { if !$0.skipped.contains(partition) { $0.skipped.append(partition) } }
-            return
+            return .skipped
         }
         // The idempotency key makes a run created just before a crash the same run next time.
         let run = try await enqueue(plan, source: source, input: Self.materializationInput(runPlan), trigger: "backfill",
                                     idempotencyKey: "backfill:\(id):\(partition)")
         try await updateBackfill(id) { $0.runs[partition] = run.id }
-        try await finish(run.id)
+        return try await finish(run.id)
     }
 
     /// Sees a run through to its end: executes it here, or, while another process holds it
     /// (a worker, or a crashed process whose claim has not expired), waits for that.
-    private func finish(_ runID: String) async throws {
+    private func finish(_ runID: String) async throws -> PartitionEnd {
         while true {
-            guard let run = try await store.run(id: runID), !run.status.isFinal else { return }
+            guard let run = try await store.run(id: runID) else { throw StoreError.notFound("run \(runID)") }
+            if run.status.isFinal { return run.status == .completed ? .completed : .failed }
             do {
-                _ = try await resume(runID: runID)
-                return
+                let outcome = try await resume(runID: runID)
+                try Task.checkCancellation()
+                // Ended, or stopped short of it (waiting at a gate, claim lost): not completed here.
+                return outcome.record.status == .completed ? .completed : .failed
             } catch let error as DurableError where error.description.contains("being executed by another process") {
                 try await Task.sleep(for: .seconds(min(1, options.claimTTL / 3)))
             } catch let error as DurableError where error.description.contains("has already ended") {
-                return
             }
         }
     }

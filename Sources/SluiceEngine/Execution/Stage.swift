@@ -297,7 +297,8 @@ final class Stage: Sendable {
         guard let output = await execute(processor, envelope, key: key, config: renderedConfig, &out, execution) else { return }
         do {
             // A script asked to wait (FlowStone's shape): the gate sits after its checkpoint.
-            if let request = try GateRequest.from(output: output) {
+            // Only scripts: another task's data that happens to look like it is just data.
+            if definition.type == "script", let request = try GateRequest.from(output: output) {
                 let passed = try await request.pass(run: run, key: (key.isEmpty ? name : key) + "#gate", task: name, input: envelope.event,
                                                     clock: shared.clock)
                 route(passed, from: envelope, &out, execution)
