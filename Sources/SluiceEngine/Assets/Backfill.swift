@@ -228,21 +228,19 @@ extension DurableRunner {
         return try await finish(run.id)
     }
 
-    /// Sees a run through to its end: executes it here, or, while another process holds it
-    /// (a worker, or a crashed process whose claim has not expired), waits for that.
+    /// Sees a run through to its end: executes it here, or follows the process that holds it.
     private func finish(_ runID: String) async throws -> PartitionEnd {
-        while true {
-            guard let run = try await store.run(id: runID) else { throw StoreError.notFound("run \(runID)") }
-            if run.status.isFinal { return run.status == .completed ? .completed : .failed }
-            do {
-                let outcome = try await resume(runID: runID)
-                try Task.checkCancellation()
-                // Ended, or stopped short of it (waiting at a gate, claim lost): not completed here.
-                return outcome.record.status == .completed ? .completed : .failed
-            } catch let error as DurableError where error.description.contains("being executed by another process") {
-                try await Task.sleep(for: .seconds(min(1, options.claimTTL / 3)))
-            } catch let error as DurableError where error.description.contains("has already ended") {
-            }
+        guard let run = try await store.run(id: runID) else { throw StoreError.notFound("run \(runID)") }
+        if run.status.isFinal { return run.status == .completed ? .completed : .failed }
+        let status: RunStatus
+        do {
+            status = try await resume(runID: runID).record.status
+        } catch let error as DurableError where error.description.contains("has already ended") {
+            // It ended between the read and the resume.
+            status = try await store.run(id: runID)?.status ?? .failed
         }
+        try Task.checkCancellation()
+        // Ended, or stopped short of it (waiting at a gate, claim lost): not completed here.
+        return status == .completed ? .completed : .failed
     }
 }

@@ -134,7 +134,8 @@ public final class DurableRunner: Sendable {
         return flow
     }
 
-    /// Resumes an unfinished run here: its completed tasks come from their checkpoints.
+    /// Resumes an unfinished run here: its completed tasks come from their checkpoints. While
+    /// another process holds it, its end is awaited (or it is taken over once that claim runs out).
     public func resume(runID: String) async throws -> Outcome {
         guard let record = try await store.run(id: runID) else { throw StoreError.notFound("run \(runID)") }
         if record.status.isFinal {
@@ -268,10 +269,9 @@ public final class DurableRunner: Sendable {
         try await purgeOnce()
         try await store.enqueue(runID: record.id, now: now)
         guard let claim = try await store.claim(runID: record.id, worker: options.worker, ttl: options.claimTTL, now: now) else {
-            // A run created here a moment ago was taken by a worker polling the queue: its end is this run's end.
-            if fresh { return try await followElsewhere(record, plan: plan) }
-            throw DurableError("run \(record.id) is being executed by another process; it can be resumed once that one stops "
-                               + "heartbeating (claims last \(Int(options.claimTTL.rounded(.up))) s)")
+            // Another process holds it: a worker that polled the queue first (a run created or
+            // requeued a moment ago), or one that crashed and whose claim has not run out yet.
+            return try await followElsewhere(record, plan: plan)
         }
         return try await execute(record, plan: plan, claim: claim, fresh: fresh)
     }
