@@ -26,6 +26,7 @@ let package = Package(
         .library(name: "SluiceTesting", targets: ["SluiceTesting"]),
         .library(name: "SluiceSQLite", targets: ["SluiceSQLite"]),
         .library(name: "SluicePostgres", targets: ["SluicePostgres"]),
+        .library(name: "SluiceServer", targets: ["SluiceServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
@@ -36,6 +37,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // Values, events, flow definitions and their validation. No I/O, no NIO.
@@ -78,12 +83,25 @@ let package = Package(
             name: "SluicePostgres",
             dependencies: ["SluiceEngine", .product(name: "PostgresNIO", package: "postgres-nio")]
         ),
+        // `sluice serve`: the HTTP API, webhooks, live event streams, the dashboard, metrics.
+        .target(
+            name: "SluiceServer",
+            dependencies: [
+                "SluiceCore", "SluiceConfig", "SluiceEngine", "SluiceTasks",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Test clock, flow harness.
         .target(name: "SluiceTesting", dependencies: ["SluiceEngine"]),
         .executableTarget(
             name: "sluice",
             dependencies: [
-                "SluiceCore", "SluiceConfig", "SluiceEngine", "SluiceTasks", "SluiceScript", "SluiceSQLite", "SluicePostgres",
+                "SluiceCore", "SluiceConfig", "SluiceEngine", "SluiceTasks", "SluiceScript", "SluiceSQLite", "SluicePostgres", "SluiceServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

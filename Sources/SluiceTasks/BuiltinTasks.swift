@@ -12,6 +12,7 @@ public enum BuiltinTasks {
         ScriptTask.registration,
         ShellTask.registration,
         HTTPRequestTask.registration,
+        HTTPEndpointTask.registration,
     ]
 
     /// Kills every child process a `shell` task started, with what they started in turn: for

@@ -16,7 +16,7 @@ struct Sluice: AsyncParsableCommand {
             Exit codes: 0 success, 1 a run failed, 2 invalid input (flow file, --input, arguments), 130 interrupted.
             """,
         version: version,
-        subcommands: [RunCommand.self, RunsCommand.self, WorkerCommand.self, MaterializeCommand.self, BackfillCommand.self, AssetsCommand.self,
+        subcommands: [RunCommand.self, ServeCommand.self, RunsCommand.self, WorkerCommand.self, MaterializeCommand.self, BackfillCommand.self, AssetsCommand.self,
                       LineageCommand.self, ApproveCommand.self, RejectCommand.self, SignalCommand.self, ValidateCommand.self, TasksCommand.self, InitCommand.self, ScriptCommand.self]
     )
 }

@@ -44,7 +44,11 @@ struct StoreOptions: ParsableArguments {
 
     /// Opens the store; a problem is printed with the location and exits with status 2.
     func open(besides flowPath: String?) async throws -> OpenStore {
-        let location = location(besides: flowPath)
+        try await Self.open(location: location(besides: flowPath))
+    }
+
+    /// Opens the store at `location` (a SQLite path, a postgres:// URL, or memory).
+    static func open(location: String) async throws -> OpenStore {
         do {
             if location == "memory" { return OpenStore(store: MemoryStore(), close: {}) }
             if location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") {

@@ -48,27 +48,7 @@ struct TasksCommand: AsyncParsableCommand {
 
 /// Task reference docs generated from the specs, so they cannot drift from the code.
 enum TaskDocs {
-    static func json(_ spec: TaskSpec) -> Value {
-        [
-            "name": .string(spec.name),
-            "aliases": .array(spec.aliases.map { .string($0.name) }),
-            "summary": .string(spec.summary),
-            "kind": .string(spec.kind.rawValue),
-            "fields": .array(spec.fields.map(field)),
-            "inputs": .array(spec.inputs.map { ["name": .string($0.name), "summary": .string($0.summary)] }),
-            "outputs": .array(spec.outputs.map { ["name": .string($0.name), "summary": .string($0.summary)] }),
-            "examples": .array(spec.examples.map { ["title": .string($0.title), "yaml": .string($0.yaml)] }),
-        ]
-    }
-
-    static func field(_ f: FieldSpec) -> Value {
-        var o: Value.Object = ["name": .string(f.name), "type": .string(f.type.description), "required": .bool(f.required), "summary": .string(f.summary)]
-        if let d = f.defaultValue { o["default"] = d }
-        if !f.aliases.isEmpty { o["aliases"] = .array(f.aliases.map(Value.string)) }
-        if f.templated { o["templated"] = true }
-        if let sub = f.type.objectFields { o["fields"] = .array(sub.map(field)) }
-        return .object(o)
-    }
+    static func json(_ spec: TaskSpec) -> Value { spec.json }
 
     static func text(_ spec: TaskSpec) -> String {
         var out = "\(spec.name) — \(spec.summary)\n"

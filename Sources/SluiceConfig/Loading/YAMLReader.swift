@@ -3,8 +3,8 @@ import Yams
 
 /// Reads YAML into a located tree, resolving plain scalars by the YAML 1.2 core schema
 /// (so `yes` stays a string, as it does in Flowgen's serde_yaml).
-enum YAMLReader {
-    static func read(_ text: String, file: String) throws(FlowErrors) -> SourceNode? {
+public enum YAMLReader {
+    public static func read(_ text: String, file: String) throws(FlowErrors) -> SourceNode? {
         let node: Node?
         do {
             // Plain scalars are resolved below; Yams' default resolver would also compile a

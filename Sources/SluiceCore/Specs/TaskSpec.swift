@@ -154,3 +154,30 @@ public struct FieldType: Sendable, CustomStringConvertible {
     /// The fields of an `object` type.
     public var objectFields: [FieldSpec]? { if case .object(let f) = kind { return f } else { return nil } }
 }
+
+extension TaskSpec {
+    /// The spec as JSON: what `sluice tasks --json` prints and the API serves.
+    public var json: Value {
+        [
+            "name": .string(name),
+            "aliases": .array(aliases.map { .string($0.name) }),
+            "summary": .string(summary),
+            "kind": .string(kind.rawValue),
+            "fields": .array(fields.map(\.json)),
+            "inputs": .array(inputs.map { ["name": .string($0.name), "summary": .string($0.summary)] }),
+            "outputs": .array(outputs.map { ["name": .string($0.name), "summary": .string($0.summary)] }),
+            "examples": .array(examples.map { ["title": .string($0.title), "yaml": .string($0.yaml)] }),
+        ]
+    }
+}
+
+extension FieldSpec {
+    public var json: Value {
+        var o: Value.Object = ["name": .string(name), "type": .string(type.description), "required": .bool(required), "summary": .string(summary)]
+        if let d = defaultValue { o["default"] = d }
+        if !aliases.isEmpty { o["aliases"] = .array(aliases.map(Value.string)) }
+        if templated { o["templated"] = true }
+        if let sub = type.objectFields { o["fields"] = .array(sub.map(\.json)) }
+        return .object(o)
+    }
+}

@@ -141,3 +141,24 @@ extension Digest {
     /// The SHA-256 of `bytes` as 64 lowercase hex digits.
     public static func sha256Hex(_ bytes: [UInt8]) -> String { hex(sha256.hash(bytes)) }
 }
+
+extension Digest {
+    /// HMAC-SHA256 (RFC 2104) of `message` under `key`.
+    public static func hmacSHA256(key: [UInt8], message: [UInt8]) -> [UInt8] {
+        let blockSize = 64
+        var k = key.count > blockSize ? sha256.hash(key) : key
+        k += [UInt8](repeating: 0, count: blockSize - k.count)
+        let inner = sha256.hash(k.map { $0 ^ 0x36 } + message)
+        return sha256.hash(k.map { $0 ^ 0x5c } + inner)
+    }
+
+    /// Whether two byte strings are equal, taking the same time wherever they differ (for
+    /// comparing secrets: signatures, tokens, passwords).
+    public static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var diff = UInt8(truncatingIfNeeded: a.count ^ b.count)
+        for i in 0..<max(a.count, b.count) {
+            diff |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)
+        }
+        return diff == 0
+    }
+}

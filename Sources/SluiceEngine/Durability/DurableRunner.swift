@@ -162,6 +162,32 @@ public final class DurableRunner: Sendable {
     /// completed in the old run keep their outputs, except `from` and everything downstream of
     /// it, which run again; without `from`, only what did not complete runs.
     public func retry(runID: String, from task: String? = nil) async throws -> Outcome {
+        let (record, plan) = try await recordRetry(runID: runID, from: task)
+        return try await claimAndExecute(record, plan: plan)
+    }
+
+    /// Records the retry of `runID` as `retry` does and queues it for a worker.
+    public func queueRetry(runID: String, from task: String? = nil) async throws -> RunRecord {
+        let (record, _) = try await recordRetry(runID: runID, from: task)
+        try await store.enqueue(runID: record.id, now: now)
+        return record
+    }
+
+    /// Queues an unfinished run for a worker to resume (one that no live process holds is
+    /// claimed at once; one that another process executes is left to it).
+    public func queueResume(runID: String) async throws -> RunRecord {
+        guard let record = try await store.run(id: runID) else { throw StoreError.notFound("run \(runID)") }
+        if record.status.isFinal {
+            throw DurableError("run \(runID) has already ended (\(record.status)); retry starts it again")
+        }
+        if record.status.isWaiting {
+            throw DurableError("run \(runID) waits at a gate (\(record.status)); approve, reject or signal it instead")
+        }
+        try await store.enqueue(runID: runID, now: now)
+        return record
+    }
+
+    private func recordRetry(runID: String, from task: String?) async throws -> (RunRecord, FlowPlan) {
         guard let old = try await store.run(id: runID) else { throw StoreError.notFound("run \(runID)") }
         let plan = try await plan(for: old)
         var redo: Set<String> = []
@@ -183,7 +209,7 @@ public final class DurableRunner: Sendable {
             checkpoints: kept.map { .init(runID: record.id, key: $0.key, output: $0.value) },
             events: [.init(runID: record.id, event: ["type": "run_retried", "run": .string(record.id), "from_run": .string(runID),
                                                      "from_task": task.map(Value.string) ?? .null])]))
-        return try await claimAndExecute(record, plan: plan)
+        return (record, plan)
     }
 
     /// Marks a run cancelled. A process executing it stops at its next heartbeat; a queued run

@@ -143,6 +143,15 @@ final class AsyncSemaphore: Sendable {
         }
     }
 
+    /// Takes a permit only if one is free now.
+    func tryAcquire() -> Bool {
+        state.withLock { s in
+            guard s.available > 0 else { return false }
+            s.available -= 1
+            return true
+        }
+    }
+
     func release() {
         let waiter = state.withLock { s -> UnsafeContinuation<Void, Never>? in
             if let w = s.waiters.popFirst() { return w }

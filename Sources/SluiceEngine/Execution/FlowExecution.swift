@@ -30,6 +30,9 @@ final class FlowExecution: Sendable {
         var failed = 0
         var cancelled = 0
         var interrupted: [String] = []
+        /// The running sources, so that `stopSources` can end them while runs go on.
+        var sourceTasks: [Task<Void, any Error>] = []
+        var sourcesStopped = false
     }
 
     let plan: FlowPlan
@@ -133,8 +136,14 @@ final class FlowExecution: Sendable {
         guard case .source(let source) = stage.behavior else { return }
         let emitter = SourceEmitter(execution: self, stage: stage)
         let context = TaskContext(config: stage.config.raw, taskName: stage.name, attempt: 1, shared: stage.shared, run: nil)
+        let task = Task { try await source.run(emitter, context) }
+        let stopped = state.withLock { s -> Bool in
+            s.sourceTasks.append(task)
+            return s.sourcesStopped
+        }
+        if stopped { task.cancel() }
         do {
-            try await source.run(emitter, context)
+            try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
         } catch is CancellationError {
         } catch {
             stage.shared.emit(.taskFailed, run: nil, task: stage.name, message: "source stopped: \(Stage.classify(error).message)")
@@ -143,12 +152,30 @@ final class FlowExecution: Sendable {
         sourceFinished()
     }
 
+    /// Ends the sources (they stop emitting) and lets the runs they started finish: the
+    /// execution then ends as if its sources were exhausted.
+    func stopSources() {
+        let tasks = state.withLock { s -> [Task<Void, any Error>] in
+            s.sourcesStopped = true
+            return s.sourceTasks
+        }
+        for task in tasks { task.cancel() }
+    }
+
     /// Starts a run whose root event goes to `targets`; `source` is the stage that produced it.
+    /// With `waitForRoom` false, returns nil at once when `max_runs_in_flight` runs are open.
+    /// `onFinish` gets the run's report when it ends.
     @discardableResult
-    func startRun(with event: Event, at targets: [Int], from source: Stage?) async -> RunState? {
-        await runLimiter.acquire()
+    func startRun(with event: Event, at targets: [Int], from source: Stage?, waitForRoom: Bool = true,
+                  onFinish: (@Sendable (RunReport) -> Void)? = nil) async -> RunState? {
+        if waitForRoom {
+            await runLimiter.acquire()
+        } else if !runLimiter.tryAcquire() {
+            return nil
+        }
         if isEnding { runLimiter.release(); return nil }
         let run = register(limited: true, startedBy: source?.name)
+        if let onFinish { run.setOnFinish(onFinish) }
         let envelope = Envelope(event: event, run: run, scatter: [])
         if let source, source.children.isEmpty {
             run.record(LeafResult(task: source.name, event: event))
@@ -261,6 +288,7 @@ final class FlowExecution: Sendable {
         if run.limited { runLimiter.release() }
         emitRunEnd(report)
         onRunFinished(report)
+        run.takeOnFinish()?(report)
         if done { end(.natural) } else if sourcesDone { runStalled() }
     }
 
@@ -300,6 +328,7 @@ final class FlowExecution: Sendable {
             }
             emitRunEnd(report, interrupted: interrupted)
             onRunFinished(report)
+            run.takeOnFinish()?(report)
         }
         return state.withLock { s in
             ExecutionSummary(runsCompleted: s.completed, runsFailed: s.failed, runsCancelled: s.cancelled,
@@ -321,6 +350,21 @@ public struct SourceEmitter: Sendable {
         if event.timestamp == 0 { event.timestamp = execution.clock.now().microsecondsSince1970 }
         await execution.startRun(with: event, at: stage.children.map(\.stage), from: stage)
     }
+
+    /// Starts a run for `event` and returns its id, or nil when the flow has no room for
+    /// another run (`max_runs_in_flight`) or is stopping: the caller refuses the message
+    /// instead of waiting (a webhook answers 503). `onFinish` gets the run's report.
+    public func tryStart(_ event: Event, onFinish: @escaping @Sendable (RunReport) -> Void) async throws -> String? {
+        try Task.checkCancellation()
+        var event = event
+        if event.subject.isEmpty { event.subject = stage.name }
+        if event.timestamp == 0 { event.timestamp = execution.clock.now().microsecondsSince1970 }
+        let run = await execution.startRun(with: event, at: stage.children.map(\.stage), from: stage, waitForRoom: false, onFinish: onFinish)
+        return run?.id
+    }
+
+    /// The flow this source feeds.
+    public var flowName: String { execution.plan.definition.name }
 }
 
 extension RunState {

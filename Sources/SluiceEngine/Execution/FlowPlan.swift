@@ -27,7 +27,8 @@ public final class FlowPlan: Sendable {
 
     init(definition: FlowDefinition, registry: TaskRegistry, clock: any EngineClock, sinks: [any EngineEventSink],
          environment: [String: String], random: @escaping @Sendable () -> Double, cache: any KeyValueCache = InMemoryCache.shared,
-         state: (any KeyValueCache)? = nil, limits: SharedLimits, assets: AssetRuntime = AssetRuntime()) throws(FlowErrors) {
+         state: (any KeyValueCache)? = nil, limits: SharedLimits, assets: AssetRuntime = AssetRuntime(),
+         webhooks: WebhookRouter? = nil) throws(FlowErrors) {
         self.definition = definition
         self.assetGraph = AssetGraph(definition)
         self.assets = assets
@@ -63,6 +64,7 @@ public final class FlowPlan: Sendable {
             var setup = TaskSetup(definition: task, clock: clock, environment: environment)
             setup.cache = cache
             setup.state = state
+            setup.webhooks = webhooks
             setup.flowName = definition.name
             let behavior: Stage.Behavior
             do {

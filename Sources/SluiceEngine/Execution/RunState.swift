@@ -80,6 +80,8 @@ final class RunState: Sendable {
         var suspended: (RunStatus, String)?
         var absorbed: [RunState] = []
         var timer: Task<Void, Never>?
+        /// Who waits for this run's report (a webhook request).
+        var onFinish: (@Sendable (RunReport) -> Void)?
     }
 
     let number: UInt64
@@ -186,6 +188,18 @@ final class RunState: Sendable {
     /// Runs whose completion waits on this one (a buffered batch).
     func absorb(_ runs: [RunState]) {
         inner.withLock { $0.absorbed.append(contentsOf: runs) }
+    }
+
+    func setOnFinish(_ body: @escaping @Sendable (RunReport) -> Void) {
+        inner.withLock { $0.onFinish = body }
+    }
+
+    /// The waiter for the report, once: the run has ended.
+    func takeOnFinish() -> (@Sendable (RunReport) -> Void)? {
+        inner.withLock { s in
+            defer { s.onFinish = nil }
+            return s.onFinish
+        }
     }
 
     func setTimer(_ task: Task<Void, Never>) {

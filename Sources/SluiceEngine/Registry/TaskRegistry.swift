@@ -14,6 +14,8 @@ public struct TaskSetup: Sendable {
     public var state: (any KeyValueCache)?
     /// The flow the task belongs to.
     public var flowName: String
+    /// Where webhook sources serve their endpoints; nil when no server runs (`sluice run`).
+    public var webhooks: WebhookRouter?
 
     public init(definition: TaskDefinition, clock: any EngineClock, environment: [String: String]) {
         self.definition = definition

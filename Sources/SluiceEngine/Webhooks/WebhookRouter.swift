@@ -1,0 +1,144 @@
+import Foundation
+import SluiceCore
+import Synchronization
+
+/// An HTTP request as a webhook source sees it: no server types, so task types stay free of
+/// the HTTP library the server uses.
+public struct WebhookRequest: Sendable {
+    public var method: String
+    public var path: String
+    /// The query string, without `?`.
+    public var query: String
+    /// Header fields in the order received; names as sent.
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
+
+    public init(method: String, path: String, query: String = "", headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
+        self.method = method.uppercased()
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.body = body
+    }
+
+    /// The first header of that name, compared without case.
+    public func header(_ name: String) -> String? {
+        headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+    }
+}
+
+/// What a webhook answers.
+public struct WebhookResponse: Sendable {
+    public var status: Int
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
+
+    public init(status: Int, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// A JSON body.
+    public static func json(_ status: Int, _ value: Value, headers: [(name: String, value: String)] = []) -> WebhookResponse {
+        WebhookResponse(status: status, headers: [("Content-Type", "application/json")] + headers, body: Array(value.jsonString().utf8))
+    }
+
+    /// The error shape every Sluice HTTP error has: `{"error": {"code", "message", ...}}`.
+    public static func error(_ status: Int, code: String, _ message: String, details: Value.Object = [:],
+                             headers: [(name: String, value: String)] = []) -> WebhookResponse {
+        var error: Value.Object = ["code": .string(code), "message": .string(message)]
+        for (k, v) in details { error[k] = v }
+        return json(status, ["error": .object(error)], headers: headers)
+    }
+}
+
+/// Handles the requests of one endpoint.
+public protocol WebhookHandler: Sendable {
+    /// Bodies larger than this are refused (413) before the handler sees them.
+    var maxBodyBytes: Int { get }
+    func handle(_ request: WebhookRequest) async -> WebhookResponse
+}
+
+/// The webhook endpoints that running flows serve, by method and path. A server asks it for
+/// the handler of each request that is not one of its own routes.
+public final class WebhookRouter: Sendable {
+    public struct Endpoint: Sendable, Equatable {
+        public var method: String
+        public var path: String
+        public var flow: String
+        public var task: String
+    }
+
+    public enum Match: Sendable {
+        case found(any WebhookHandler)
+        /// The path is served, but not with this method.
+        case methodNotAllowed(allowed: [String])
+        case notFound
+    }
+
+    private struct Entry {
+        var endpoint: Endpoint
+        var handler: any WebhookHandler
+        var token: UInt64
+    }
+
+    private struct State {
+        var entries: [String: Entry] = [:]  // "METHOD path"
+        var nextToken: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    /// Normalizes a configured path: one leading slash, no trailing one.
+    public static func normalize(_ path: String) -> String {
+        var p = path.trimmingCharacters(in: .whitespaces)
+        if !p.hasPrefix("/") { p = "/" + p }
+        while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
+        return p
+    }
+
+    /// Serves `method path` with `handler` for `flow`. A newer version of the same flow takes
+    /// the endpoint over (hot reload); another flow's endpoint is a conflict. Returns a token
+    /// for `unregister`.
+    public func register(method: String, path: String, flow: String, task: String, handler: any WebhookHandler) throws(TaskError) -> UInt64 {
+        let endpoint = Endpoint(method: method.uppercased(), path: Self.normalize(path), flow: flow, task: task)
+        let key = endpoint.method + " " + endpoint.path
+        return try state.withLock { s throws(TaskError) -> UInt64 in
+            if let existing = s.entries[key], existing.endpoint.flow != flow {
+                throw TaskError.invalidConfig("\(key) is already served by flow '\(existing.endpoint.flow)'")
+            }
+            s.nextToken += 1
+            s.entries[key] = Entry(endpoint: endpoint, handler: handler, token: s.nextToken)
+            return s.nextToken
+        }
+    }
+
+    /// Removes the endpoint registered with `token`, unless a newer registration replaced it.
+    public func unregister(_ token: UInt64) {
+        state.withLock { s in
+            if let key = s.entries.first(where: { $0.value.token == token })?.key { s.entries.removeValue(forKey: key) }
+        }
+    }
+
+    /// The flow that serves `method path` now, if any (for conflict checks before starting a flow).
+    public func owner(method: String, path: String) -> String? {
+        state.withLock { $0.entries[method.uppercased() + " " + Self.normalize(path)]?.endpoint.flow }
+    }
+
+    public func match(method: String, path: String) -> Match {
+        let path = Self.normalize(path)
+        return state.withLock { s in
+            if let entry = s.entries[method.uppercased() + " " + path] { return .found(entry.handler) }
+            let allowed = s.entries.values.filter { $0.endpoint.path == path }.map(\.endpoint.method).sorted()
+            return allowed.isEmpty ? .notFound : .methodNotAllowed(allowed: allowed)
+        }
+    }
+
+    /// Every endpoint served now, by path.
+    public var endpoints: [Endpoint] {
+        state.withLock { $0.entries.values.map(\.endpoint) }.sorted { ($0.path, $0.method) < ($1.path, $1.method) }
+    }
+}

@@ -1,0 +1,188 @@
+import Foundation
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import ServiceLifecycle
+import SluiceConfig
+import SluiceCore
+import SluiceEngine
+import Synchronization
+
+/// `sluice serve`: flows with sources run continuously, webhooks start runs, the API and the
+/// dashboard watch and steer them, and queued durable runs are executed here.
+public final class SluiceServer: Sendable {
+    public struct ConfigError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    let config: ServeConfig
+    let store: any Store
+    let storeName: String
+    let registry: TaskRegistry
+    let loader: FlowLoader
+    let logger: Logger
+    let webhooks = WebhookRouter()
+    let metrics = ServerMetrics()
+    let live: LiveEvents
+    let catalog: FlowCatalog
+    let runner: DurableRunner
+    let api: API
+    private let phase = Mutex(Phase.starting)
+
+    enum Phase: String, Sendable { case starting, ready, stopping }
+
+    /// `environment` is what templates see as `env`. The store is the caller's to close.
+    public init(config: ServeConfig, store: any Store, storeName: String, registry: TaskRegistry, loader: FlowLoader,
+                environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+        if !config.isLoopback && (config.apiToken ?? "").isEmpty {
+            throw ConfigError(description: "serving on \(config.host) (beyond loopback) needs an API token: set server.api_token in sluice.yaml or SLUICE_SERVER_API_TOKEN")
+        }
+        self.config = config
+        self.store = store
+        self.storeName = storeName
+        self.registry = registry
+        self.loader = loader
+        let logger = Self.makeLogger(config)
+        self.logger = logger
+        live = LiveEvents(metrics: metrics, eventsPerRun: config.eventBuffer)
+        let sourceErrors = SourceErrors()
+        var engine = Engine(registry: registry, sinks: [live, sourceErrors], environment: environment)
+        engine.cache = StoreKeyValueCache(store: store, bucket: .runtime)
+        engine.taskState = StoreKeyValueCache(store: store, bucket: .system)
+        engine.limits = SharedLimits(store: store)
+        engine.assets = AssetRuntime(store: store)
+        engine.webhooks = webhooks
+        let root = config.resolve(config.flows)
+        // Stored flows are named by their identity; workers load them the way the catalog does.
+        let catalogBox = CatalogBox()
+        let runner = DurableRunner(engine: engine, store: store, options: DurableRunner.Options(claimTTL: config.claimTTL)) { stored in
+            let definition = try loader.load(text: stored.source, file: stored.name)
+            return catalogBox.catalog?.normalize(definition, id: stored.name) ?? definition
+        }
+        let catalog = FlowCatalog(root: root, loader: loader, engine: engine, runner: runner, webhooks: webhooks, config: config,
+                                  sourceErrors: sourceErrors, logger: logger)
+        catalogBox.catalog = catalog
+        self.runner = runner
+        self.catalog = catalog
+        api = API(config: config, store: store, registry: registry, loader: loader, catalog: catalog, runner: runner, live: live,
+                  webhooks: webhooks, metrics: metrics, logger: logger)
+        api.server = self
+    }
+
+    static func makeLogger(_ config: ServeConfig) -> Logger {
+        var logger = Logger(label: "sluice") { label in
+            config.logFormat == "json" ? JSONLogHandler(label: label) as any LogHandler : StreamLogHandler.standardError(label: label)
+        }
+        logger.logLevel = Logger.Level(rawValue: config.logLevel) ?? .info
+        return logger
+    }
+
+    var isReady: Bool { phase.withLock { $0 == .ready } }
+
+    /// Serves until SIGTERM or SIGINT, then shuts down gracefully: stops accepting, lets
+    /// requests and runs in flight finish within the grace period, and returns.
+    /// `onListening` gets the address once the port is bound.
+    public func run(onListening: @escaping @Sendable (String) -> Void = { _ in }) async throws {
+        await catalog.reload()
+        let root = catalog.root
+        if !FileManager.default.fileExists(atPath: root) {
+            logger.warning("the flows path \(root) does not exist; flows added there later are loaded")
+        }
+        let api = self.api
+        let responder = CallbackResponder<BasicRequestContext> { request, context in
+            await api.respond(request)
+        }
+        let live = self.live, config = self.config, logger = self.logger
+        let app = Application(
+            responder: responder,
+            server: .http1WebSocketUpgrade { request, _, _ in
+                await api.webSocketUpgrade(request)
+            },
+            configuration: ApplicationConfiguration(address: .hostname(config.host, port: config.port), serverName: "sluice"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? config.port
+                let address = "http://\(config.host.contains(":") ? "[\(config.host)]" : config.host):\(port)"
+                logger.info("listening on \(address)", metadata: ["flows": .string(root), "store": .string(self.storeName)])
+                self.phase.withLock { $0 = .ready }
+                onListening(address)
+            },
+            logger: logger
+        )
+        let duties = Duties(server: self)
+        let closer = StreamCloser(live: live, server: self)
+        // Shut down in reverse: live streams end, the HTTP server stops accepting and finishes
+        // its requests, then the flows drain and the worker stops.
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: [.init(service: duties), .init(service: app), .init(service: closer)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+    }
+
+    func beginStopping() {
+        phase.withLock { $0 = .stopping }
+    }
+
+    /// Worker duty and hot reload while serving; on shutdown, the flows' runs drain.
+    struct Duties: Service {
+        let server: SluiceServer
+
+        func run() async throws {
+            let catalog = server.catalog, runner = server.runner, config = server.config
+            let worker = Task { await runner.work(concurrency: max(1, config.workerConcurrency)) }
+            let gates = Task {
+                // Gates whose timeout passed are queued again, so their on_timeout applies.
+                while !Task.isCancelled {
+                    _ = try? await Gates(store: runner.store).wakeExpired()
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+            let watcher = Task { await catalog.watch(every: config.reloadInterval) }
+            try? await gracefulShutdown()
+            watcher.cancel()
+            await catalog.stopAll()
+            gates.cancel()
+            worker.cancel()
+            await worker.value
+            server.logger.info("stopped")
+        }
+    }
+
+    /// Ends live event streams first, so the HTTP server's graceful stop does not wait on them.
+    struct StreamCloser: Service {
+        let live: LiveEvents
+        let server: SluiceServer
+
+        func run() async throws {
+            try? await gracefulShutdown()
+            server.beginStopping()
+            server.logger.info("shutting down: no new requests; waiting for those in flight")
+            live.finishAll()
+        }
+    }
+}
+
+/// Lets the runner's loader reach the catalog built after it.
+private final class CatalogBox: @unchecked Sendable {
+    // Set once, before the server runs.
+    var catalog: FlowCatalog?
+}
+
+/// Log lines as JSON objects on standard error.
+struct JSONLogHandler: LogHandler {
+    let label: String
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .info
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
+        var o: Value.Object = ["time": .string(EngineEvent.iso8601(Date())), "level": .string(level.rawValue), "message": .string(message.description)]
+        for (k, v) in self.metadata.merging(metadata ?? [:], uniquingKeysWith: { $1 }) { o[k] = .string(v.description) }
+        FileHandle.standardError.write(Data((Value.object(o).jsonString() + "\n").utf8))
+    }
+}
