@@ -116,6 +116,12 @@ let package = Package(
                            "SluicePostgres"],
             path: "Sources/SluiceBench"
         ),
+        // The bare Hummingbird route the webhook benchmark compares with (scripts/bench-serve).
+        .executableTarget(
+            name: "SluiceBareHTTP",
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
+            path: "Sources/SluiceBareHTTP"
+        ),
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
         .testTarget(name: "SluiceConfigTests", dependencies: ["SluiceConfig", "SluiceEngine", "SluiceTasks"]),
         .testTarget(

@@ -146,7 +146,9 @@ final class FlowCatalog: Sendable {
         entry.digest = digest
         do {
             let definition = normalize(try loader.load(text: text, file: file), id: id)
-            let plan = try engine.prepare(definition)
+            var plan = try engine.prepare(definition)
+            // Durable runs log their events to the store through the runner's plan.
+            if !plan.isStream { plan = try runner.prepare(definition) }
             try checkEndpoints(plan, id: id)
             var version = Version(plan: plan, source: text, digest: digest, loaded: Date(), kind: Self.kind(of: plan), running: nil)
             // The new version starts before the old one stops: a webhook's path passes from

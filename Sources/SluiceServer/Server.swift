@@ -180,9 +180,10 @@ struct JSONLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
-        var o: Value.Object = ["time": .string(EngineEvent.iso8601(Date())), "level": .string(level.rawValue), "message": .string(message.description)]
-        for (k, v) in self.metadata.merging(metadata ?? [:], uniquingKeysWith: { $1 }) { o[k] = .string(v.description) }
+    func log(event: LogEvent) {
+        var o: Value.Object = ["time": .string(EngineEvent.iso8601(Date())), "level": .string(event.level.rawValue),
+                               "message": .string(event.message.description)]
+        for (k, v) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { o[k] = .string(v.description) }
         FileHandle.standardError.write(Data((Value.object(o).jsonString() + "\n").utf8))
     }
 }
