@@ -211,17 +211,36 @@ final class FlowCatalog: Sendable {
             let control = ExecutionControl()
             let engine = self.engine, plan = version.plan, logger = self.logger
             sourceErrors.clear(flow: id)
-            let task = Task {
-                let summary = await engine.run(plan, control: control)
-                logger.debug("flow execution ended", metadata: ["flow": .string(id), "runs": .string("\(summary.runsCompleted)")])
+            let task: Task<Void, Never>
+            if plan.definition.settings.requireLeaderElection {
+                // One server on the store runs it; another takes over when that one stops.
+                let leadership = Leadership(store: runner.store, name: "flow:" + id, holder: runner.options.worker, ttl: runner.options.claimTTL)
+                let box = TaskBox()
+                task = Task {
+                    _ = await leadership.run(onChange: { leading, _ in
+                        logger.info(leading ? "leading the flow (require_leader_election)" : "lost the lead of the flow", metadata: ["flow": .string(id)])
+                    }) {
+                        _ = await engine.run(plan, control: control)
+                        // Stopped on purpose: do not lead again.
+                        if control.isStopRequested { box.task?.cancel() }
+                    }
+                }
+                box.task = task
+                if control.isStopRequested { task.cancel() }
+            } else {
+                task = Task {
+                    let summary = await engine.run(plan, control: control)
+                    logger.debug("flow execution ended", metadata: ["flow": .string(id), "runs": .string("\(summary.runsCompleted)")])
+                }
             }
             let running = Running(control: control, task: task)
             let expected = version.plan.definition.tasks.filter { $0.type == "http_endpoint" }.map { task in
                 ((task.config["method"]?.stringValue ?? "POST").uppercased(),
                  WebhookRouter.normalize(task.config["endpoint"]?.stringValue ?? task.config["path"]?.stringValue ?? ""))
             }
-            // Bounded: a source registers its endpoint as soon as it starts.
-            for _ in 0..<200 where !expected.isEmpty {
+            // Bounded: a source registers its endpoint as soon as it starts (a flow that waits
+            // for the lead serves nothing yet).
+            for _ in 0..<200 where !expected.isEmpty && !plan.definition.settings.requireLeaderElection {
                 if let message = sourceErrors.message(flow: id) {
                     task.cancel()
                     throw FlowErrors([FlowError(.invalidValue, "the flow's source stopped: \(message)", at: nil)])
@@ -315,4 +334,33 @@ final class SourceErrors: EngineEventSink {
 
     func message(flow: String) -> String? { state.withLock { $0.errors[flow] } }
     func serving(flow: String) -> Int { state.withLock { $0.serving[flow] ?? 0 } }
+}
+
+/// Writes what tasks log (the `log` task, `ctx.log` in scripts, child processes' lines) to the
+/// server's log, with the flow, run and task as metadata.
+struct TaskLogForwarder: EngineEventSink {
+    let logger: Logger
+    var wantsTaskEvents: Bool { false }
+
+    func receive(_ event: EngineEvent) {
+        let level: Logger.Level
+        switch event.kind {
+        case .log: level = event.level.flatMap(Logger.Level.init(rawValue:)) ?? (event.level == "warn" ? .warning : .info)
+        case .stdout, .stderr: level = .debug
+        default: return
+        }
+        var metadata: Logger.Metadata = ["flow": .string(event.flow)]
+        if !event.runID.isEmpty { metadata["run"] = .string(event.runID) }
+        if let task = event.task { metadata["task"] = .string(task) }
+        logger.log(level: level, "\(event.message ?? "")", metadata: metadata)
+    }
+}
+
+/// Lets a task's own body reach the task (to cancel it).
+final class TaskBox: Sendable {
+    private let slot = Mutex<Task<Void, Never>?>(nil)
+    var task: Task<Void, Never>? {
+        get { slot.withLock { $0 } }
+        set { slot.withLock { $0 = newValue } }
+    }
 }

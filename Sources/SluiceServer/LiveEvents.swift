@@ -51,29 +51,37 @@ final class LiveEvents: EngineEventSink {
 
     func receive(_ event: EngineEvent) {
         metrics.record(event)
+        let limit = eventsPerRun
         state.withLock { s in
             if event.kind == .runStarted {
-                if s.runs[event.runID] == nil { s.order.append(event.runID) }
-                var run = s.runs[event.runID] ?? RecentRun(id: event.runID, flow: event.flow, status: "running", started: event.timestamp, events: [])
-                run.status = "running"
-                run.ended = nil
-                append(event, to: &run)
-                s.runs[event.runID] = run
-                if s.order.count > maxRuns + maxRuns / 4 { evict(&s) }
-            } else if var run = s.runs[event.runID] {
-                switch event.kind {
-                case .runCompleted: run.status = "completed"; run.ended = event.timestamp
-                case .runFailed:
-                    run.status = event.message == "cancelled" ? "cancelled" : "failed"
-                    run.ended = event.timestamp
-                    run.error = event.message
-                    run.failedTask = event.task
-                case .runSuspended: run.status = "suspended"; run.ended = event.timestamp; run.error = event.message
-                default: break
+                if s.runs[event.runID] == nil {
+                    s.order.append(event.runID)
+                    s.runs[event.runID] = RecentRun(id: event.runID, flow: event.flow, status: "running", started: event.timestamp, events: [])
                 }
-                append(event, to: &run)
-                s.runs[event.runID] = run
+                s.runs[event.runID]!.status = "running"
+                s.runs[event.runID]!.ended = nil
+                Self.append(event, to: &s.runs[event.runID]!, limit: limit)
+                if s.order.count > maxRuns + maxRuns / 4 { evict(&s) }
+                return
             }
+            // Mutated in place: copying a run out and back would copy its event list each time.
+            guard s.runs[event.runID] != nil else { return }
+            switch event.kind {
+            case .runCompleted:
+                s.runs[event.runID]!.status = "completed"
+                s.runs[event.runID]!.ended = event.timestamp
+            case .runFailed:
+                s.runs[event.runID]!.status = event.message == "cancelled" ? "cancelled" : "failed"
+                s.runs[event.runID]!.ended = event.timestamp
+                s.runs[event.runID]!.error = event.message
+                s.runs[event.runID]!.failedTask = event.task
+            case .runSuspended:
+                s.runs[event.runID]!.status = "suspended"
+                s.runs[event.runID]!.ended = event.timestamp
+                s.runs[event.runID]!.error = event.message
+            default: break
+            }
+            Self.append(event, to: &s.runs[event.runID]!, limit: limit)
         }
         guard subscriberCount.load(ordering: .relaxed) > 0 else { return }
         let targets = state.withLock { s in
@@ -82,7 +90,7 @@ final class LiveEvents: EngineEventSink {
         for continuation in targets { continuation.yield(event) }
     }
 
-    private func append(_ event: EngineEvent, to run: inout RecentRun) {
+    private static func append(_ event: EngineEvent, to run: inout RecentRun, limit eventsPerRun: Int) {
         if run.events.count >= eventsPerRun {
             run.events.removeFirst(run.events.count - eventsPerRun + 1)
             run.droppedEvents += 1

@@ -47,7 +47,7 @@ public final class SluiceServer: Sendable {
         self.logger = logger
         live = LiveEvents(metrics: metrics, eventsPerRun: config.eventBuffer)
         let sourceErrors = SourceErrors()
-        var engine = Engine(registry: registry, sinks: [live, sourceErrors], environment: environment)
+        var engine = Engine(registry: registry, sinks: [live, sourceErrors, TaskLogForwarder(logger: logger)], environment: environment)
         engine.cache = StoreKeyValueCache(store: store, bucket: .runtime)
         engine.taskState = StoreKeyValueCache(store: store, bucket: .system)
         engine.limits = SharedLimits(store: store)

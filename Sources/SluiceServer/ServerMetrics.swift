@@ -37,6 +37,10 @@ final class ServerMetrics: Sendable {
     private let state = Mutex(State())
 
     func record(_ event: EngineEvent) {
+        switch event.kind {
+        case .runStarted, .runCompleted, .runFailed, .runSuspended, .taskCompleted, .taskFailed, .taskRetrying: break
+        default: return
+        }
         state.withLock { s in
             switch event.kind {
             case .runStarted: s.runsStarted[event.flow, default: 0] += 1

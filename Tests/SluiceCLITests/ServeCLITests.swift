@@ -394,6 +394,57 @@ struct ServeCLITests {
         #expect(!received.contains(#""flow":"other""#))
     }
 
+    @Test("Live events over a WebSocket: the handshake, then one JSON text message per event of the flow")
+    func webSocket() throws {
+        let dir = try Self.setUp(["greet.yaml": Self.hook("greet", path: "/hooks/greet"), "other.yaml": Self.hook("other", path: "/hooks/other")])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let server = try Self.serve(dir)
+        defer { server.stop() }
+        let fd = try HTTPReply.connect(port: server.port, timeout: 10)
+        defer { close(fd) }
+        // The key and accept value are RFC 6455's example.
+        HTTPReply.write(fd, Array(("GET /api/v1/events/ws?flow=greet HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").utf8))
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 8192)
+        func read() -> Bool {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n > 0 { bytes += buffer[..<n] }
+            return n > 0
+        }
+        while bytes.firstRange(of: Array("\r\n\r\n".utf8)) == nil, read() {}
+        guard let headEnd = bytes.firstRange(of: Array("\r\n\r\n".utf8)) else {
+            Issue.record("no handshake answer")
+            return
+        }
+        let head = String(decoding: bytes[..<headEnd.lowerBound], as: UTF8.self)
+        #expect(head.hasPrefix("HTTP/1.1 101"), "\(head)")
+        #expect(head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="))
+        bytes.removeSubrange(..<headEnd.upperBound)
+        _ = try server.request("POST", "/hooks/other", body: #"{"name": "x"}"#)
+        _ = try server.request("POST", "/hooks/greet", body: #"{"name": "y"}"#)
+        // Unmasked server frames: FIN+opcode, length (7 bits, or 126 + 16 bits), payload.
+        var messages: [Value] = []
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline, !messages.contains(where: { $0["type"] == "run_completed" }) {
+            if bytes.count >= 2 {
+                let opcode = bytes[0] & 0x0f
+                var length = Int(bytes[1] & 0x7f), offset = 2
+                if length == 126, bytes.count >= 4 { length = Int(bytes[2]) << 8 | Int(bytes[3]); offset = 4 }
+                if bytes.count >= offset + length {
+                    #expect(opcode == 1, "a text frame")
+                    messages.append(try Value.parseJSON(bytes: Array(bytes[offset..<(offset + length)])))
+                    bytes.removeSubrange(..<(offset + length))
+                    continue
+                }
+            }
+            if !read() { break }
+        }
+        #expect(messages.first?["type"] == "run_started")
+        #expect(messages.contains { $0["type"] == "run_completed" })
+        #expect(messages.allSatisfy { $0["flow"] == "greet" }, "\(messages)")
+    }
+
     @Test("API token: required on /api/v1 when set; refused to serve beyond loopback without one; sluice.yaml errors name the line")
     func tokenAndConfig() throws {
         let dir = try Self.setUp(["greet.yaml": Self.hook("greet", path: "/hooks/greet")])

@@ -84,6 +84,9 @@ public final class ExecutionControl: Sendable {
         if stop { execution.stopSources() }
     }
 
+    /// Whether `stopSources` was called.
+    public var isStopRequested: Bool { state.withLock { $0.stopRequested } }
+
     public func stopSources() {
         let execution = state.withLock { s -> FlowExecution? in
             s.stopRequested = true

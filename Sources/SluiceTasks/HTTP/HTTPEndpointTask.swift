@@ -381,17 +381,19 @@ final class ReportWaiter: Sendable {
         var report: RunReport?
         var continuation: CheckedContinuation<RunReport?, Never>?
         var done = false
+        var deadline: UInt64?
     }
 
     private let state = Mutex(State())
 
     func finish(_ report: RunReport) {
-        let continuation = state.withLock { s -> CheckedContinuation<RunReport?, Never>? in
-            guard !s.done else { return nil }
+        let (continuation, deadline) = state.withLock { s -> (CheckedContinuation<RunReport?, Never>?, UInt64?) in
+            guard !s.done else { return (nil, nil) }
             s.report = report
-            if let c = s.continuation { s.done = true; s.continuation = nil; return c }
-            return nil
+            if let c = s.continuation { s.done = true; s.continuation = nil; return (c, s.deadline) }
+            return (nil, nil)
         }
+        if let deadline { Deadlines.shared.remove(deadline) }
         continuation?.resume(returning: report)
     }
 
@@ -405,13 +407,10 @@ final class ReportWaiter: Sendable {
         continuation?.resume(returning: nil)
     }
 
-    /// The report, or nil after `timeout`.
+    /// The report, or nil after `timeout` (the clock's time; checked a few times a second by
+    /// one shared sweeper rather than a timer per request).
     func wait(timeout: Duration, clock: any EngineClock) async -> RunReport? {
-        let timer = Task { [weak self] in
-            guard (try? await clock.sleep(for: timeout)) != nil else { return }
-            self?.giveUp()
-        }
-        defer { timer.cancel() }
+        let deadline = clock.now().addingTimeInterval(timeout.seconds)
         return await withCheckedContinuation { (continuation: CheckedContinuation<RunReport?, Never>) in
             let ready = state.withLock { s -> RunReport?? in
                 if let r = s.report { s.done = true; return .some(r) }
@@ -419,7 +418,68 @@ final class ReportWaiter: Sendable {
                 s.continuation = continuation
                 return nil
             }
-            if let ready { continuation.resume(returning: ready) }
+            if let ready {
+                continuation.resume(returning: ready)
+            } else {
+                let token = Deadlines.shared.add(deadline, clock: clock) { [weak self] in self?.giveUp() }
+                // A report that arrived in between is handed over by `finish`, which also
+                // takes the deadline back.
+                let finished = state.withLock { s -> Bool in
+                    s.deadline = token
+                    return s.done
+                }
+                if finished { Deadlines.shared.remove(token) }
+            }
+        }
+    }
+}
+
+/// Gives up on waits whose deadline passed: one task for all of them, sweeping while any are
+/// pending, instead of a timer task per request.
+final class Deadlines: Sendable {
+    static let shared = Deadlines()
+
+    private struct Entry {
+        var deadline: Date
+        var clock: any EngineClock
+        var expire: @Sendable () -> Void
+    }
+
+    private struct State {
+        var entries: [UInt64: Entry] = [:]
+        var next: UInt64 = 0
+        var sweeping = false
+    }
+
+    private let state = Mutex(State())
+
+    /// Calls `expire` once `deadline` has passed, unless `remove` came first.
+    func add(_ deadline: Date, clock: any EngineClock, expire: @escaping @Sendable () -> Void) -> UInt64 {
+        let (token, start) = state.withLock { s -> (UInt64, Bool) in
+            s.next += 1
+            s.entries[s.next] = Entry(deadline: deadline, clock: clock, expire: expire)
+            defer { s.sweeping = true }
+            return (s.next, !s.sweeping)
+        }
+        if start { Task { await self.sweep() } }
+        return token
+    }
+
+    func remove(_ token: UInt64) {
+        _ = state.withLock { $0.entries.removeValue(forKey: token) }
+    }
+
+    private func sweep() async {
+        while true {
+            try? await Task.sleep(for: .milliseconds(100))
+            let expired = state.withLock { s -> [Entry]? in
+                if s.entries.isEmpty { s.sweeping = false; return nil }
+                let due = s.entries.filter { $0.value.clock.now() >= $0.value.deadline }
+                for key in due.keys { s.entries.removeValue(forKey: key) }
+                return Array(due.values)
+            }
+            guard let expired else { return }
+            for e in expired { e.expire() }
         }
     }
 }
