@@ -15,6 +15,7 @@ enum Dashboard {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Sluice</title>
+<link rel="icon" href="data:,">
 <style>
 :root {
   --bg: #f5f6f8; --panel: #fff; --line: #dde1e6; --text: #1d232b; --muted: #66707c; --accent: #2f6fde;
@@ -33,6 +34,7 @@ button.danger { color: var(--bad); }
 header button { background: transparent; color: #fff; border-color: #4a525c; }
 input, select, textarea { font: inherit; padding: 2px 6px; border: 1px solid var(--line); border-radius: 4px; }
 h2 { font-size: 13px; text-transform: uppercase; letter-spacing: .6px; color: var(--muted); margin: 0 0 8px; display: flex; align-items: center; gap: 8px; }
+#flow-title { text-transform: none; letter-spacing: 0; color: var(--text); }
 h3 { font-size: 14px; margin: 12px 0 6px; }
 .mono, pre, code { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 12px; }
 .muted { color: var(--muted); }
@@ -56,7 +58,7 @@ section { background: var(--panel); border: 1px solid var(--line); border-radius
 #flows li.selected { border-color: var(--accent); background: #eef3fd; }
 #flows .flow-name { font-weight: 600; word-break: break-all; }
 #flows .flow-sub { font-size: 12px; color: var(--muted); }
-.errors { margin: 6px 0; padding: 6px 8px; background: #fdecec; border: 1px solid #f3c4c4; border-radius: 4px; color: #9c2323; white-space: pre-wrap; }
+.errors { overflow-wrap: anywhere; margin: 6px 0; padding: 6px 8px; background: #fdecec; border: 1px solid #f3c4c4; border-radius: 4px; color: #9c2323; white-space: pre-wrap; }
 .errors div + div { margin-top: 4px; }
 
 .badge { display: inline-block; padding: 0 7px; border-radius: 9px; font-size: 11px; line-height: 18px; color: #fff; background: var(--off); white-space: nowrap; }
@@ -67,8 +69,8 @@ section { background: var(--panel); border: 1px solid var(--line); border-radius
 .badge[data-status="queued"] { background: var(--queued); }
 .tag { display: inline-block; padding: 0 5px; border-radius: 3px; font-size: 11px; background: #eef0f3; color: var(--muted); }
 
-.graph { overflow: auto; max-height: 460px; border: 1px solid var(--line); border-radius: 4px; background: #fbfcfd; }
-.graph svg { display: block; }
+.graph { overflow: auto; max-height: 520px; margin: 6px 0; border: 1px solid var(--line); border-radius: 4px; background: #fbfcfd; }
+.graph svg { display: block; margin: 0 auto; }
 .graph .edge { fill: none; stroke: #98a2ae; stroke-width: 1.5; }
 .graph .node rect { fill: #fff; stroke: #8895a4; stroke-width: 1.2; }
 .graph .node[data-kind="source"] rect { fill: #eef3fd; stroke: var(--accent); }
@@ -228,6 +230,7 @@ const state = {
   backoff: 500,
   reconnectTimer: null,
   wasConnected: false,           // a later open is a reconnect: everything is read again
+  unauthorized: false,           // the API refused the token: wait for a new one before connecting
   pending: new Map(),            // debounced refreshes by name
 };
 
@@ -339,6 +342,7 @@ async function api(path, {method = "GET", body} = {}) {
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = null; }
   if (response.status === 401) {
+    state.unauthorized = true;
     showTokenForm(state.token ? "The token was refused." : "");
     throw new ApiError(401, "unauthorized", "the server needs its API token");
   }
@@ -373,18 +377,22 @@ function saveToken(event) {
   $("#token-input").value = "";
   $("#token-form").hidden = true;
   notice(state.token ? "Token saved." : "Token cleared.");
-  refreshAll();
-  connect();
+  state.unauthorized = false;
+  refreshAll().then(connect);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Graphs: a layered layout (a node's layer is its longest path from a root), drawn as SVG
+// top to bottom, one row per layer.
 
-const NODE_W = 164, NODE_H = 44, GAP_X = 56, GAP_Y = 16, PAD = 14;
+const GRAPH_STYLES = {
+  full: {width: 168, height: 44, gapX: 18, gapY: 30, pad: 14, nameChars: 22, subChars: 26},
+  compact: {width: 124, height: 26, gapX: 12, gapY: 20, pad: 10, nameChars: 16, subChars: 0},
+};
 
 /**
- * Places nodes ({id, deps}) in layers, left to right. Within a layer, nodes are ordered by
- * the mean row of their parents so edges stay short and rarely cross.
+ * Puts nodes ({id, deps}) in layers. Within a layer, nodes are ordered by the mean place of
+ * their parents in the layer above, so edges stay short and rarely cross.
  */
 function layoutGraph(nodes) {
   const byId = new Map(nodes.map((n) => [n.id, n]));
@@ -404,42 +412,41 @@ function layoutGraph(nodes) {
 
   const layers = [];
   nodes.forEach((n) => (layers[layerOf.get(n.id)] ||= []).push(n));
-  const row = new Map();
+  const place = new Map();
   layers.forEach((layer, index) => {
     if (index > 0) {
       const keyed = layer.map((n, order) => {
-        const rows = n.deps.filter((p) => row.has(p)).map((p) => row.get(p));
-        return {n, order, key: rows.length ? rows.reduce((a, b) => a + b, 0) / rows.length : Infinity};
+        const places = n.deps.filter((p) => place.has(p)).map((p) => place.get(p));
+        return {n, order, key: places.length ? places.reduce((a, b) => a + b, 0) / places.length : Infinity};
       });
       keyed.sort((a, b) => a.key - b.key || a.order - b.order);
       layer.splice(0, layer.length, ...keyed.map((k) => k.n));
     }
-    layer.forEach((n, i) => row.set(n.id, i));
+    layer.forEach((n, i) => place.set(n.id, i));
   });
-
-  const tallest = Math.max(1, ...layers.map((l) => l.length));
-  const position = new Map();
-  layers.forEach((layer, column) => {
-    const offset = (tallest - layer.length) * (NODE_H + GAP_Y) / 2;
-    layer.forEach((n, i) => position.set(n.id, {x: PAD + column * (NODE_W + GAP_X), y: PAD + offset + i * (NODE_H + GAP_Y)}));
-  });
-  return {
-    position,
-    width: PAD * 2 + layers.length * NODE_W + Math.max(0, layers.length - 1) * GAP_X,
-    height: PAD * 2 + tallest * NODE_H + (tallest - 1) * GAP_Y,
-  };
+  return layers;
 }
 
 /**
  * Draws nodes ({id, deps, label, sub, title?, kind?, status?}) into `container`.
- * `onSelect(id)` makes nodes clickable; `selected` marks one.
+ * `onSelect(id)` makes nodes clickable; `selected` marks one; `style` is "full" or "compact".
  */
-function drawGraph(container, nodes, {name, onSelect, selected, empty = "Nothing to draw."} = {}) {
+function drawGraph(container, nodes, {name, onSelect, selected, style = "full", empty = "Nothing to draw."} = {}) {
   if (!nodes.length) {
     container.replaceChildren(h("div", {class: "empty"}, empty));
     return;
   }
-  const {position, width, height} = layoutGraph(nodes);
+  const s = GRAPH_STYLES[style];
+  const layers = layoutGraph(nodes);
+  const widest = Math.max(1, ...layers.map((l) => l.length));
+  const width = s.pad * 2 + widest * s.width + (widest - 1) * s.gapX;
+  const height = s.pad * 2 + layers.length * s.height + (layers.length - 1) * s.gapY;
+  const position = new Map();
+  layers.forEach((layer, row) => {
+    const offset = (widest - layer.length) * (s.width + s.gapX) / 2;
+    layer.forEach((n, i) => position.set(n.id, {x: s.pad + offset + i * (s.width + s.gapX), y: s.pad + row * (s.height + s.gapY)}));
+  });
+
   const marker = name + "-arrow";
   const edges = [];
   for (const node of nodes) {
@@ -447,10 +454,10 @@ function drawGraph(container, nodes, {name, onSelect, selected, empty = "Nothing
     for (const dep of node.deps) {
       const from = position.get(dep);
       if (!from || dep === node.id) continue;
-      const x1 = from.x + NODE_W, y1 = from.y + NODE_H / 2, x2 = to.x - 2, y2 = to.y + NODE_H / 2;
-      const bend = Math.max(GAP_X / 2, (x2 - x1) / 2);
+      const x1 = from.x + s.width / 2, y1 = from.y + s.height, x2 = to.x + s.width / 2, y2 = to.y - 2;
+      const bend = Math.max(s.gapY / 2, (y2 - y1) / 2);
       edges.push(svg("path", {class: "edge", "data-from": dep, "data-to": node.id, "marker-end": `url(#${marker})`,
-                               d: `M${x1},${y1} C${x1 + bend},${y1} ${x2 - bend},${y2} ${x2},${y2}`}));
+                               d: `M${x1},${y1} C${x1},${y1 + bend} ${x2},${y2 - bend} ${x2},${y2}`}));
     }
   }
   const boxes = nodes.map((node) => {
@@ -459,9 +466,11 @@ function drawGraph(container, nodes, {name, onSelect, selected, empty = "Nothing
     return svg("g", {class: classes, "data-node": node.id, "data-kind": node.kind, "data-status": node.status,
                      transform: `translate(${x},${y})`, onclick: onSelect ? () => onSelect(node.id) : null},
       svg("title", {}, node.title || node.label),
-      svg("rect", {width: NODE_W, height: NODE_H, rx: 6}),
-      svg("text", {class: "node-name", x: 10, y: 18}, shorten(node.label, 22)),
-      svg("text", {class: "node-sub", x: 10, y: 34}, shorten(node.sub, 26)));
+      svg("rect", {width: s.width, height: s.height, rx: 6}),
+      s.subChars
+        ? [svg("text", {class: "node-name", x: 10, y: 18}, shorten(node.label, s.nameChars)),
+           svg("text", {class: "node-sub", x: 10, y: 34}, shorten(node.sub, s.subChars))]
+        : svg("text", {class: "node-name", x: 8, y: s.height / 2 + 4}, shorten(node.label, s.nameChars)));
   });
   container.replaceChildren(svg("svg", {width, height, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": name},
     svg("defs", {}, svg("marker", {id: marker, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse"},
@@ -658,10 +667,16 @@ async function loadRunView(id) {
     if (t.kind !== "source") view.tasks.set(t.name, {name: t.name, status: "pending", attempts: 0, history: []});
   }
   for (const t of detail.tasks || []) {
-    view.tasks.set(t.name, {...view.tasks.get(t.name), ...t, history: (t.history || []).map((a) => ({...a}))});
+    view.tasks.set(t.name, {...view.tasks.get(t.name), ...t, status: taskStatus(t.status),
+                            history: (t.history || []).map((a) => ({...a, status: taskStatus(a.status)}))});
   }
   for (const event of events) applyEvent(view, event);
   return view;
+}
+
+/** Stored attempts say "succeeded" where events say "completed": the page uses the latter. */
+function taskStatus(status) {
+  return status === "succeeded" ? "completed" : status;
 }
 
 function eventKey(e) {
@@ -755,7 +770,7 @@ function renderRunView() {
   if (view.flow && view.flow.graph) {
     const statuses = new Map([...view.tasks.values()].map((t) => [t.name, t.status]));
     $("#run-dag").hidden = false;
-    drawGraph($("#run-dag"), taskNodes(view.flow, statuses), {name: "run-dag"});
+    drawGraph($("#run-dag"), taskNodes(view.flow, statuses), {name: "run-dag", style: "compact"});
   } else {
     $("#run-dag").hidden = true;
   }
@@ -902,6 +917,12 @@ function connect() {
   if (state.socket) {
     state.socket.onclose = state.socket.onmessage = state.socket.onerror = null;
     state.socket.close();
+    state.socket = null;
+  }
+  // The socket refuses a wrong token too (with a bare 400): wait for the token form.
+  if (state.unauthorized) {
+    setConnection("closed", "needs the API token");
+    return;
   }
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const query = state.token ? "?token=" + encodeURIComponent(state.token) : "";
@@ -1000,8 +1021,8 @@ setInterval(() => { if (!document.hidden) fetchAssets().catch(() => {}); }, ASSE
 
 const linked = /^#run=(.+)$/.exec(location.hash);
 if (linked) openRun(decodeURIComponent(linked[1]));
-refreshAll();
-connect();
+// The first reads tell whether a token is needed before the socket is tried.
+refreshAll().then(connect);
 </script>
 </body>
 </html>
