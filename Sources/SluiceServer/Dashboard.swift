@@ -231,7 +231,8 @@ const state = {
   reconnectTimer: null,
   wasConnected: false,           // a later open is a reconnect: everything is read again
   unauthorized: false,           // the API refused the token: wait for a new one before connecting
-  pending: new Map(),            // debounced refreshes by name
+  pending: new Set(),            // names of refreshes scheduled by `later`
+  frame: new Set(),              // renders scheduled for the next frame by `renderSoon`
 };
 
 const $ = (selector) => document.querySelector(selector);
@@ -313,10 +314,26 @@ function notice(message, level = "info") {
   if (message && level !== "error") notice.timer = setTimeout(() => { box.hidden = true; }, 5000);
 }
 
-/** Runs `fn` once, `delay` ms after the last of several calls with the same name. */
-function debounce(name, delay, fn) {
-  clearTimeout(state.pending.get(name));
-  state.pending.set(name, setTimeout(() => { state.pending.delete(name); fn(); }, delay));
+/**
+ * Runs `fn` in `delay` ms; calls with the same name until then are merged into that one, so a
+ * busy stream causes one refresh per `delay` at most (and never starves it).
+ */
+function later(name, delay, fn) {
+  if (state.pending.has(name)) return;
+  state.pending.add(name);
+  setTimeout(() => { state.pending.delete(name); fn(); }, delay);
+}
+
+/** Runs `render` at the next frame, once however many events asked for it. */
+function renderSoon(render) {
+  if (state.frame.size === 0) {
+    requestAnimationFrame(() => {
+      const renders = [...state.frame];
+      state.frame.clear();
+      renders.forEach((r) => r());
+    });
+  }
+  state.frame.add(render);
 }
 
 /** Flow ids may hold '/': each segment is encoded on its own. */
@@ -932,6 +949,7 @@ function connect() {
   socket.onopen = () => {
     state.backoff = 500;
     setConnection("open", "live");
+    if ($("#notice").dataset.level === "error") notice("");
     // Catch up on what happened before the socket opened, or while it was closed.
     if (state.wasConnected) refreshAll();
     else attempt("runs", fetchRuns);
@@ -951,15 +969,22 @@ function connect() {
   };
 }
 
+const refreshRuns = () => attempt("runs", fetchRuns);
+const refreshAssets = () => fetchAssets().catch(() => {});
+
 function onEvent(e) {
   const run = state.runs.get(e.run);
   switch (e.type) {
-    case "run_started":
-      upsertRun({id: e.run, flow: e.flow, status: "running", started: e.time, created: run ? run.created : e.time});
-      // Whether the run is durable, and its trigger, come from the listing.
-      debounce("runs", 400, () => attempt("runs", fetchRuns));
-      renderRuns();
+    case "run_started": {
+      // Runs of streams live in memory; other runs are durable, and the listing has their details.
+      const flow = state.flows.find((f) => f.id === e.flow);
+      const stream = flow && flow.kind === "stream";
+      upsertRun({id: e.run, flow: e.flow, status: "running", started: e.time, created: run ? run.created : e.time,
+                 ...(stream && !run ? {durable: false, trigger: "source"} : {})});
+      if (!stream) later("runs", 400, refreshRuns);
+      renderSoon(renderRuns);
       break;
+    }
     case "run_completed":
     case "run_failed":
     case "run_suspended": {
@@ -967,9 +992,9 @@ function onEvent(e) {
         : e.message === "cancelled" ? "cancelled" : "failed";
       upsertRun({id: e.run, flow: e.flow, ...(run ? {} : {started: e.time}), status, ended: e.type === "run_suspended" ? undefined : e.time,
                  error: e.type === "run_completed" ? undefined : e.message});
-      if (run === undefined || run.durable !== false) debounce("runs", 400, () => attempt("runs", fetchRuns));
-      renderRuns();
-      debounce("assets", 1000, () => fetchAssets().catch(() => {}));
+      if (!run || run.durable !== false) later("runs", 400, refreshRuns);
+      later("assets", 1000, refreshAssets);
+      renderSoon(renderRuns);
       break;
     }
   }
@@ -977,16 +1002,9 @@ function onEvent(e) {
   if (!view || view.id !== e.run) return;
   if (view.loading) { view.early.push(e); return; }
   applyEvent(view, e);
-  // A durable run's record (status, gates, result) is re-read when it changes state.
-  if (view.run.durable && e.type.startsWith("run_")) debounce("view", 300, () => { if (state.selectedRun === view.id) refreshRunView(); });
-  renderSoon();
-}
-
-/** Coalesces bursts of events into one render per frame. */
-function renderSoon() {
-  if (renderSoon.queued) return;
-  renderSoon.queued = true;
-  requestAnimationFrame(() => { renderSoon.queued = false; renderRunView(); });
+  // A durable run's record (status, gates, result) is read again when the run changes state.
+  if (view.run.durable && e.type.startsWith("run_")) later("view", 300, () => { if (state.selectedRun === view.id) refreshRunView(); });
+  renderSoon(renderRunView);
 }
 
 async function refreshRunView() {
