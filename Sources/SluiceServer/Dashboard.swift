@@ -644,15 +644,16 @@ function renderRunsFilter() {
 
 /**
  * Opens a run: reads its detail and events, then keeps it current from live events.
- * Events that arrive while it loads are kept and applied after.
+ * Live events are kept with the view (`live`): those that arrive while it loads are applied
+ * after, and all are applied again over a fresh read of the run, which may lag behind them.
  */
 async function openRun(id) {
   const ticket = ++state.viewTicket;
   state.selectedRun = id;
   history.replaceState(null, "", "#run=" + encodeURIComponent(id));
   renderRuns();
-  const early = [];
-  state.view = {id, loading: true, early};
+  const live = [];
+  state.view = {id, loading: true, live};
   $("#run-view").hidden = false;
   $("#run-view").dataset.runId = id;
   $("#run-view").dataset.loading = "true";
@@ -663,7 +664,8 @@ async function openRun(id) {
     $("#run-view").hidden = true;
     return;
   }
-  for (const event of early) applyEvent(view, event);
+  view.live = live;
+  for (const event of live) applyEvent(view, event);
   state.view = view;
   $("#run-view").dataset.loading = "false";
   renderRunView();
@@ -678,7 +680,7 @@ async function loadRunView(id) {
     flow = fetched ? {stamp: "", detail: fetched} : null;
     if (flow) state.flowDetails.set(detail.flow, flow);
   }
-  const view = {id, run: detail, flow: flow ? flow.detail : null, tasks: new Map(), logs: [], seen: new Set(), loading: false};
+  const view = {id, run: detail, flow: flow ? flow.detail : null, tasks: new Map(), logs: [], seen: new Set(), live: [], loading: false};
   // Tasks in the flow's order; sources start runs and are not part of them.
   for (const t of (view.flow && view.flow.graph && view.flow.graph.tasks) || []) {
     if (t.kind !== "source") view.tasks.set(t.name, {name: t.name, status: "pending", attempts: 0, history: []});
@@ -700,7 +702,10 @@ function eventKey(e) {
   return [e.type, e.time, e.task || "", e.attempt || "", e.message || ""].join("\u0001");
 }
 
-/** Folds one event (from the run's stored events or the live stream) into the open run. */
+/**
+ * Folds one event (from the run's stored events or the live stream) into the open run. An
+ * event older than what the run's record already says (a start after the end) changes nothing.
+ */
 function applyEvent(view, e) {
   const key = eventKey(e);
   if (view.seen.has(key)) return;
@@ -711,7 +716,7 @@ function applyEvent(view, e) {
   }
   const run = view.run;
   switch (e.type) {
-    case "run_started": run.status = "running"; run.started ||= e.time; return;
+    case "run_started": if (!FINAL_RUN.has(run.status)) run.status = "running"; run.started ||= e.time; return;
     case "run_completed": run.status = "completed"; run.ended = e.time; return;
     case "run_failed": run.status = e.message === "cancelled" ? "cancelled" : "failed"; run.ended = e.time; run.error = e.message; return;
     case "run_suspended": if (!run.durable) run.status = "suspended"; return;
@@ -724,7 +729,7 @@ function applyEvent(view, e) {
   let entry = task.history.find((a) => a.attempt === number);
   switch (e.type) {
     case "task_started":
-      task.status = "running";
+      if (!entry || entry.status === "running") task.status = "running";
       task.attempts = Math.max(task.attempts || 0, number);
       task.started ||= e.time;
       if (!entry) task.history.push(entry = {attempt: number, status: "running", started: e.time});
@@ -1000,7 +1005,9 @@ function onEvent(e) {
   }
   const view = state.view;
   if (!view || view.id !== e.run) return;
-  if (view.loading) { view.early.push(e); return; }
+  view.live.push(e);
+  if (view.live.length > MAX_LOG_LINES * 2) view.live.splice(0, view.live.length - MAX_LOG_LINES * 2);
+  if (view.loading) return;
   applyEvent(view, e);
   // A durable run's record (status, gates, result) is read again when the run changes state.
   if (view.run.durable && e.type.startsWith("run_")) later("view", 300, () => { if (state.selectedRun === view.id) refreshRunView(); });
@@ -1011,7 +1018,9 @@ async function refreshRunView() {
   if (!state.selectedRun) return;
   const ticket = state.viewTicket;
   const view = await loadRunView(state.selectedRun).catch(() => null);
-  if (!view || ticket !== state.viewTicket) return;
+  if (!view || ticket !== state.viewTicket || !state.view || state.view.loading) return;
+  view.live = state.view.live;
+  for (const event of view.live) applyEvent(view, event);
   state.view = view;
   renderRunView();
 }
