@@ -209,6 +209,7 @@ pre.json { max-height: 200px; overflow: auto; background: #f6f8fa; border: 1px s
 const TOKEN_KEY = "sluice.apiToken";
 const MAX_RUNS = 200;            // rows kept in the runs list
 const MAX_LOG_LINES = 2000;      // lines kept in the run view
+const MAX_RECENT_EVENTS = 2000;  // live events kept for runs not open (yet)
 const FLOWS_POLL_MS = 3000;      // flows reload on disk: poll for status and errors
 const ASSETS_POLL_MS = 10000;
 const LOG_KINDS = new Set(["log", "stdout", "stderr", "progress", "task_failed", "task_retrying", "run_failed", "run_suspended"]);
@@ -223,6 +224,7 @@ const state = {
   runs: new Map(),               // id -> run summary
   selectedRun: null,
   view: null,                    // the open run: see loadRunView
+  recentEvents: [],              // the last live events of every run, for a run opened after they came
   viewTicket: 0,                 // guards against an older run's answer arriving late
   assets: [],
   selectedAsset: null,
@@ -652,7 +654,8 @@ async function openRun(id) {
   state.selectedRun = id;
   history.replaceState(null, "", "#run=" + encodeURIComponent(id));
   renderRuns();
-  const live = [];
+  // A run opened just after it started (from the page) may have sent events already.
+  const live = state.recentEvents.filter((e) => e.run === id);
   state.view = {id, loading: true, live};
   $("#run-view").hidden = false;
   $("#run-view").dataset.runId = id;
@@ -838,7 +841,7 @@ function renderTimeline(view) {
   const axis = isFinite(t0)
     ? h("div", {class: "tl-axis"}, h("span", {}, ""), h("span", {}, h("span", {}, formatTime(new Date(t0).toISOString())), h("span", {}, "+" + formatMs(span))), h("span", {}, ""))
     : null;
-  $("#run-timeline").replaceChildren(...(rows.length ? [...rows, axis] : [h("div", {class: "muted"}, "No tasks have run yet.")]));
+  $("#run-timeline").replaceChildren(...(rows.length ? [...rows, axis].filter(Boolean) : [h("div", {class: "muted"}, "No tasks have run yet.")]));
 }
 
 function renderLogs(view) {
@@ -978,6 +981,8 @@ const refreshRuns = () => attempt("runs", fetchRuns);
 const refreshAssets = () => fetchAssets().catch(() => {});
 
 function onEvent(e) {
+  state.recentEvents.push(e);
+  if (state.recentEvents.length > MAX_RECENT_EVENTS) state.recentEvents.splice(0, state.recentEvents.length - MAX_RECENT_EVENTS);
   const run = state.runs.get(e.run);
   switch (e.type) {
     case "run_started": {
