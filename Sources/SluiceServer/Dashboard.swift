@@ -67,7 +67,7 @@ section { background: var(--panel); border: 1px solid var(--line); border-radius
 .badge[data-status="stale"], .badge[data-status="retrying"], .badge[data-status^="waiting"], .badge[data-status="suspended"] { background: var(--wait); }
 .badge[data-status="running"] { background: var(--run); }
 .badge[data-status="queued"] { background: var(--queued); }
-.tag { display: inline-block; padding: 0 5px; border-radius: 3px; font-size: 11px; background: #eef0f3; color: var(--muted); }
+.tag { display: inline-block; margin-left: 4px; padding: 0 5px; border-radius: 3px; font-size: 11px; background: #eef0f3; color: var(--muted); }
 
 .graph { overflow: auto; max-height: 520px; margin: 6px 0; border: 1px solid var(--line); border-radius: 4px; background: #fbfcfd; }
 .graph svg { display: block; margin: 0 auto; }
@@ -629,7 +629,7 @@ function runRow(run) {
     h("td", {}, badge(run.status)),
     h("td", {}, run.flow),
     h("td", {class: "mono", title: run.id}, run.id),
-    h("td", {}, run.trigger || "", run.durable === false ? h("span", {class: "tag", title: "an in-memory run of a stream: not recorded"}, " memory") : null),
+    h("td", {}, run.trigger || "", run.durable === false ? h("span", {class: "tag", title: "an in-memory run of a stream: not recorded"}, "memory") : null),
     h("td", {title: run.started || run.created || ""}, formatTime(run.started || run.created)),
     h("td", {}, end && start ? formatMs(end - start) : run.status === "running" ? "…" : ""));
 }
