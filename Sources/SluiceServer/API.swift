@@ -48,6 +48,8 @@ final class API: Sendable {
         self.metrics = metrics
         self.logger = logger
         self.tokenBytes = config.apiToken.flatMap { $0.isEmpty ? nil : Array($0.utf8) }
+        // A document that does not parse stops the server here rather than at the first request.
+        _ = OpenAPIDocument.document
     }
 
     // MARK: - Dispatch
@@ -72,6 +74,9 @@ final class API: Sendable {
                 route = "/"
                 return (route, Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-cache"],
                                         body: .init(byteBuffer: ByteBuffer(string: Dashboard.page))))
+            case (_, nil):
+                route = "/"
+                throw methodNotAllowed(["GET", "HEAD"])
             case (_, "health"):
                 route = path
                 return (route, try await health(method, parts))
@@ -123,11 +128,10 @@ final class API: Sendable {
         let query = Self.query(request)
         switch rest.first {
         case "flows":
-            if rest.count == 2, rest[1] == "validate" {
-                guard method == "POST" else { throw methodNotAllowed(["POST"]) }
-                return json(200, validate(try await body(request), file: query["file"]))
-            }
-            guard method == "GET" else { throw methodNotAllowed(["GET"]) }
+            // POST flows/validate validates; GET there is the flow named 'validate', like any other.
+            let isValidate = rest.count == 2 && rest[1] == "validate"
+            if isValidate && method == "POST" { return json(200, validate(try await body(request), file: query["file"])) }
+            guard method == "GET" else { throw methodNotAllowed(isValidate ? ["GET", "POST"] : ["GET"]) }
             if rest.count == 1 { return json(200, ["flows": .array(catalog.entries.map { flowSummary($0) })]) }
             let id = rest.dropFirst().joined(separator: "/")
             guard let entry = catalog.entry(id) else { throw APIError.notFound("no flow '\(id)'") }
@@ -138,6 +142,8 @@ final class API: Sendable {
             guard method == "GET" else { throw methodNotAllowed(["GET"]) }
             return eventStream(flow: query["flow"], run: query["run"])
         case "events" where rest.count == 2 && rest[1] == "ws":
+            // A WebSocket upgrade is a GET; the upgrade itself never reaches here.
+            guard method == "GET" else { throw methodNotAllowed(["GET"]) }
             throw APIError(status: 426, code: "upgrade_required", message: "connect with a WebSocket client (Upgrade: websocket)",
                            headers: [("Upgrade", "websocket")])
         case "tasks":
@@ -374,8 +380,9 @@ final class API: Sendable {
             o["version"] = .string(String(v.digest.prefix(12)))
             o["loaded"] = .string(EngineEvent.iso8601(v.loaded))
             o["tasks"] = .int(Int64(v.plan.definition.tasks.count))
-            if let name = v.plan.definition.labels["display_name"] { o["display_name"] = name }
-            if let d = v.plan.definition.labels["description"] { o["description"] = d }
+            // Labels can be any value; these two are always answered as text.
+            if let name = v.plan.definition.labels["display_name"], !name.isNull { o["display_name"] = .string(name.textValue) }
+            if let d = v.plan.definition.labels["description"], !d.isNull { o["description"] = .string(d.textValue) }
             o["assets"] = .int(Int64(v.plan.assetGraph.assets.count))
         }
         if !e.errors.isEmpty { o["errors"] = .array(e.errors.map(Value.string)) }
@@ -466,7 +473,7 @@ final class API: Sendable {
     // MARK: - Health, metrics
 
     private func health(_ method: String, _ parts: [String]) async throws -> Response {
-        guard method == "GET" || method == "HEAD" else { throw methodNotAllowed(["GET"]) }
+        guard method == "GET" || method == "HEAD" else { throw methodNotAllowed(["GET", "HEAD"]) }
         guard parts.count == 2 else { throw APIError.notFound("no such endpoint (/health/live or /health/ready)") }
         switch parts[1] {
         case "live":
