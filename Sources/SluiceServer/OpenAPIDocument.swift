@@ -352,9 +352,10 @@ enum OpenAPIDocument {
             "name": "status",
             "in": "query",
             "required": false,
-            "description": "Only runs in these states, comma-separated (queued, running, completed, failed, cancelled, waiting_approval, waiting_signal).",
+            "description": "Only runs in these states, comma-separated (queued, running, completed, failed, cancelled, waiting_approval, waiting_signal); empty is no filter. An unknown state is a 400.",
             "schema": {
-              "type": "string"
+              "type": "string",
+              "pattern": "^(,*(queued|running|completed|failed|cancelled|waiting_approval|waiting_signal))*,*$"
             },
             "example": "completed,failed"
           },
@@ -374,7 +375,7 @@ enum OpenAPIDocument {
             "name": "durable",
             "in": "query",
             "required": false,
-            "description": "true: only runs recorded in the store.",
+            "description": "true: only runs recorded in the store (default false). Another value is a 400.",
             "schema": {
               "type": "string",
               "enum": [
@@ -420,7 +421,7 @@ enum OpenAPIDocument {
             "schema": {
               "type": "string"
             },
-            "description": "A second start with the same key (within the store's window) answers the first run instead of starting another."
+            "description": "A second start of the same flow with the same key (within the store's window) answers the first run instead of starting another. At most 255 bytes (longer: 400 invalid_idempotency_key); empty is no key. Wins over the body's idempotency_key."
           }
         ],
         "requestBody": {
@@ -1523,7 +1524,7 @@ enum OpenAPIDocument {
             "properties": {
               "code": {
                 "type": "string",
-                "description": "A stable code: not_found, invalid_request, invalid_json, method_not_allowed, unauthorized, conflict, not_durable, gate_refused, flow_is_stream, flow_invalid, body_too_large, upgrade_required, store_unavailable, unavailable."
+                "description": "A stable code: not_found, invalid_request, invalid_json, invalid_idempotency_key, method_not_allowed, unauthorized, conflict, not_durable, gate_refused, flow_is_stream, flow_invalid, body_too_large, upgrade_required, store_unavailable, unavailable."
               },
               "message": {
                 "type": "string",
@@ -1921,10 +1922,12 @@ enum OpenAPIDocument {
           },
           "idempotency_key": {
             "type": "string",
-            "description": "Same as the Idempotency-Key header (the header wins)."
+            "nullable": true,
+            "description": "Same as the Idempotency-Key header (the header wins); at most 255 bytes, empty or null is no key."
           },
           "wait": {
             "type": "boolean",
+            "nullable": true,
             "default": false,
             "description": "true: run it now and answer when it ends or suspends (200); false: queue it (202)."
           }
@@ -1937,36 +1940,45 @@ enum OpenAPIDocument {
         "type": "object",
         "properties": {
           "reason": {
-            "type": "string"
+            "type": "string",
+            "nullable": true,
+            "description": "Recorded as the run's error (default: cancelled through the API)."
           }
-        }
+        },
+        "description": "An empty body is {}. Fields of another type than documented are a 400."
       },
       "RetryRun": {
         "type": "object",
         "properties": {
           "from": {
             "type": "string",
+            "nullable": true,
             "description": "Run this task and everything downstream of it again."
           }
-        }
+        },
+        "description": "An empty body is {}: only what did not complete runs again."
       },
       "ApproveRun": {
         "type": "object",
         "properties": {
           "task": {
             "type": "string",
+            "nullable": true,
             "description": "The gate's task, when the run has several."
           },
           "comment": {
-            "type": "string"
+            "type": "string",
+            "nullable": true
           }
-        }
+        },
+        "description": "An empty body is {}."
       },
       "RejectRun": {
         "type": "object",
         "properties": {
           "task": {
             "type": "string",
+            "nullable": true,
             "description": "The gate's task, when the run has several."
           },
           "reason": {
@@ -1976,7 +1988,8 @@ enum OpenAPIDocument {
         },
         "required": [
           "reason"
-        ]
+        ],
+        "description": "A rejection needs a reason (400 without one)."
       },
       "GateResponse": {
         "type": "object",
