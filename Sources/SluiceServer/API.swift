@@ -48,6 +48,8 @@ final class API: Sendable {
         self.metrics = metrics
         self.logger = logger
         self.tokenBytes = config.apiToken.flatMap { $0.isEmpty ? nil : Array($0.utf8) }
+        // A document that does not parse stops the server here rather than at the first request.
+        _ = OpenAPIDocument.document
     }
 
     // MARK: - Dispatch
@@ -65,23 +67,29 @@ final class API: Sendable {
 
     private func routeOwn(_ request: Request, path: String, method: String) async -> (String, Response) {
         let parts = path.split(separator: "/", omittingEmptySubsequences: true).map { String($0).removingPercentEncoding ?? String($0) }
-        var route = path
+        // Metrics are labelled by route: a closed set, so that requests for made-up paths do not
+        // add a series each.
+        var route = "unmatched"
         do {
             switch (method, parts.first) {
             case ("GET", nil), ("HEAD", nil):
                 route = "/"
                 return (route, Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-cache"],
                                         body: .init(byteBuffer: ByteBuffer(string: Dashboard.page))))
+            case (_, nil):
+                route = "/"
+                throw methodNotAllowed(["GET", "HEAD"])
             case (_, "health"):
-                route = path
+                if parts.count == 2, ["live", "ready"].contains(parts[1]) { route = "/health/" + parts[1] }
                 return (route, try await health(method, parts))
             case (_, "metrics"):
+                route = "/metrics"
                 guard method == "GET" else { throw methodNotAllowed(["GET"]) }
                 return (route, text(200, await renderMetrics(), type: "text/plain; version=0.0.4; charset=utf-8"))
             default:
                 guard parts.count >= 2, parts[0] == "api", parts[1] == "v1" else { throw APIError.notFound("no such endpoint: \(path) (the API is under /api/v1)") }
                 let rest = Array(parts.dropFirst(2))
-                route = "/api/v1/" + Self.routeName(rest)
+                route = Self.routeName(rest).map { "/api/v1/" + $0 } ?? "unmatched"
                 if rest == ["openapi.json"] {
                     guard method == "GET" else { throw methodNotAllowed(["GET"]) }
                     return (route, json(200, OpenAPIDocument.document))
@@ -106,16 +114,24 @@ final class API: Sendable {
         }
     }
 
-    /// A route's name for metrics: ids replaced by placeholders, so labels stay few.
-    static func routeName(_ rest: [String]) -> String {
-        guard let first = rest.first else { return "" }
-        switch first {
-        case "runs": return (["runs"] + (rest.count > 1 ? ["{id}"] : []) + rest.dropFirst(2)).joined(separator: "/")
-        case "flows": return rest.count > 1 ? (rest[1] == "validate" ? "flows/validate" : "flows/{id}") : "flows"
-        case "tasks": return rest.count > 1 ? "tasks/{type}" : "tasks"
-        case "assets": return rest.count > 1 ? "assets/{key}" : "assets"
-        case "signals": return "signals/{token}"
-        default: return rest.joined(separator: "/")
+    /// A route's name for metrics (the path under /api/v1 with ids replaced by placeholders);
+    /// nil for a path that is no route, so labels stay few whatever clients ask for.
+    static func routeName(_ rest: [String]) -> String? {
+        switch (rest.first ?? "", rest.count) {
+        case ("runs", 1): return "runs"
+        case ("runs", 2): return "runs/{id}"
+        case ("runs", 3) where ["events", "cancel", "resume", "retry", "approve", "reject"].contains(rest[2]): return "runs/{id}/" + rest[2]
+        case ("flows", 1): return "flows"
+        case ("flows", 2) where rest[1] == "validate": return "flows/validate"
+        case ("flows", 2...): return "flows/{id}"
+        case ("tasks", 1): return "tasks"
+        case ("tasks", 2): return "tasks/{type}"
+        case ("assets", 1): return "assets"
+        case ("assets", 2): return "assets/{key}"
+        case ("signals", 2): return "signals/{token}"
+        case ("events", 2) where ["stream", "ws"].contains(rest[1]): return "events/" + rest[1]
+        case ("webhooks", 1), ("openapi.json", 1): return rest[0]
+        default: return nil
         }
     }
 
@@ -123,11 +139,10 @@ final class API: Sendable {
         let query = Self.query(request)
         switch rest.first {
         case "flows":
-            if rest.count == 2, rest[1] == "validate" {
-                guard method == "POST" else { throw methodNotAllowed(["POST"]) }
-                return json(200, validate(try await body(request), file: query["file"]))
-            }
-            guard method == "GET" else { throw methodNotAllowed(["GET"]) }
+            // POST flows/validate validates; GET there is the flow named 'validate', like any other.
+            let isValidate = rest.count == 2 && rest[1] == "validate"
+            if isValidate && method == "POST" { return json(200, validate(try await body(request), file: query["file"])) }
+            guard method == "GET" else { throw methodNotAllowed(isValidate ? ["GET", "POST"] : ["GET"]) }
             if rest.count == 1 { return json(200, ["flows": .array(catalog.entries.map { flowSummary($0) })]) }
             let id = rest.dropFirst().joined(separator: "/")
             guard let entry = catalog.entry(id) else { throw APIError.notFound("no flow '\(id)'") }
@@ -138,6 +153,8 @@ final class API: Sendable {
             guard method == "GET" else { throw methodNotAllowed(["GET"]) }
             return eventStream(flow: query["flow"], run: query["run"])
         case "events" where rest.count == 2 && rest[1] == "ws":
+            // A WebSocket upgrade is a GET; the upgrade itself never reaches here.
+            guard method == "GET" else { throw methodNotAllowed(["GET"]) }
             throw APIError(status: 426, code: "upgrade_required", message: "connect with a WebSocket client (Upgrade: websocket)",
                            headers: [("Upgrade", "websocket")])
         case "tasks":
@@ -189,7 +206,7 @@ final class API: Sendable {
         case "cancel":
             guard method == "POST" else { throw methodNotAllowed(["POST"]) }
             try await requireStored(id)
-            let reason = try await jsonBody(request, default: .emptyObject)["reason"]?.stringValue ?? "cancelled through the API"
+            let reason = try Self.optionalString(try await objectBody(request, shape: "{\"reason\": ...}"), "reason") ?? "cancelled through the API"
             return json(200, ["run": runJSON(try await runner.cancel(runID: id, reason: reason))])
         case "resume":
             guard method == "POST" else { throw methodNotAllowed(["POST"]) }
@@ -198,16 +215,17 @@ final class API: Sendable {
         case "retry":
             guard method == "POST" else { throw methodNotAllowed(["POST"]) }
             try await requireStored(id)
-            let from = try await jsonBody(request, default: .emptyObject)["from"]?.stringValue
+            let from = try Self.optionalString(try await objectBody(request, shape: "{\"from\": \"task\"}"), "from")
             return json(202, ["run": runJSON(try await runner.queueRetry(runID: id, from: from))])
         case "approve", "reject":
             guard method == "POST" else { throw methodNotAllowed(["POST"]) }
             try await requireStored(id)
-            let body = try await jsonBody(request, default: .emptyObject)
             let approve = rest[1] == "approve"
-            let note = approve ? body["comment"]?.stringValue : body["reason"]?.stringValue
+            let body = try await objectBody(request, shape: approve ? "{\"task\": ..., \"comment\": ...}" : "{\"task\": ..., \"reason\": ...}")
+            let note = try Self.optionalString(body, approve ? "comment" : "reason")
             if !approve && (note ?? "").isEmpty { throw APIError.badRequest("a rejection needs a reason: {\"reason\": \"...\"}") }
-            let gate = try await Gates(store: store).decide(run: id, task: body["task"]?.stringValue, approve: approve,
+            let task = try Self.optionalString(body, "task")
+            let gate = try await Gates(store: store).decide(run: id, task: task, approve: approve,
                                                             actor: actor(request), comment: note)
             return json(200, ["gate": gate])
         default:
@@ -227,7 +245,8 @@ final class API: Sendable {
     private func listRuns(_ query: [String: String]) async throws -> Value {
         let limit = try Self.intParameter(query["limit"], name: "limit", default: 50, range: 1...1000)
         var statuses: Set<RunStatus>?
-        if let status = query["status"] {
+        // An empty status (a form's "any") is no filter.
+        if let status = query["status"], !status.isEmpty {
             statuses = []
             for name in status.split(separator: ",") {
                 guard let s = RunStatus(rawValue: String(name)) else {
@@ -236,27 +255,36 @@ final class API: Sendable {
                 statuses?.insert(s)
             }
         }
+        let durableOnly: Bool
+        switch query["durable"] {
+        case nil, "false": durableOnly = false
+        case "true": durableOnly = true
+        default: throw APIError.badRequest("'durable' must be true or false")
+        }
         let stored = try await store.runs(RunFilter(flow: query["flow"], statuses: statuses, limit: limit))
         var out = stored.map { runJSON($0) }
-        if query["durable"] != "true" {
+        if !durableOnly && out.count < limit {
             // Runs of streams live only in memory; they are listed after the stored ones.
             let storedIDs = Set(stored.map(\.id))
-            let memoryStatus = statuses.map { set in set.count == 1 ? set.first!.rawValue : nil } ?? nil
-            if statuses == nil || memoryStatus != nil {
-                for run in live.recentRuns(flow: query["flow"], status: memoryStatus, limit: limit) where !storedIDs.contains(run.id) {
-                    if try await store.run(id: run.id) != nil { continue }
-                    out.append(recentJSON(run))
-                    if out.count >= limit { break }
-                }
+            let wanted = statuses.map { Set($0.map(\.rawValue)) }
+            // One status is filtered by the live list itself; several (or none), here.
+            let single = wanted.flatMap { $0.count == 1 ? $0.first : nil }
+            for run in live.recentRuns(flow: query["flow"], status: single, limit: wanted == nil || single != nil ? limit : Int.max)
+            where !storedIDs.contains(run.id) && (wanted?.contains(run.status) ?? true) {
+                if try await store.run(id: run.id) != nil { continue }
+                out.append(recentJSON(run))
+                if out.count >= limit { break }
             }
         }
         return ["runs": .array(Array(out.prefix(limit)))]
     }
 
     private func startRun(_ request: Request) async throws -> Response {
-        let body = try await jsonBody(request, default: .emptyObject)
-        guard case .object = body else { throw APIError.badRequest("the body must be a JSON object: {\"flow\": ..., \"input\": ...}") }
+        let body = try await objectBody(request, shape: "{\"flow\": ..., \"input\": ...}")
         guard let flow = body["flow"]?.stringValue else { throw APIError.badRequest("'flow' (a flow id from GET /api/v1/flows) is required") }
+        let input = body["input"] ?? .emptyObject
+        let key = try idempotencyKey(request, body)
+        let wait = try Self.optionalBool(body, "wait") ?? false
         guard let version = catalog.active(flow) else {
             if let entry = catalog.entry(flow), !entry.errors.isEmpty {
                 throw APIError(status: 422, code: "flow_invalid", message: "flow '\(flow)' does not load: \(entry.errors.joined(separator: "; "))")
@@ -267,10 +295,6 @@ final class API: Sendable {
             throw APIError.conflict("flow '\(flow)' is a stream: its source starts its runs (for a webhook, send the request to its endpoint)",
                                     code: "flow_is_stream")
         }
-        let input = body["input"] ?? .emptyObject
-        let key = request.headers[HTTPField.Name("Idempotency-Key")!] ?? body["idempotency_key"]?.stringValue
-        let wait = body["wait"]?.boolValue ?? false
-        if body["wait"] != nil && body["wait"]?.boolValue == nil { throw APIError.badRequest("'wait' must be true or false") }
         if !wait {
             let record = try await runner.enqueue(version.plan, source: version.source, input: input, trigger: "api", idempotencyKey: key)
             return json(202, ["run": runJSON(record)])
@@ -374,8 +398,9 @@ final class API: Sendable {
             o["version"] = .string(String(v.digest.prefix(12)))
             o["loaded"] = .string(EngineEvent.iso8601(v.loaded))
             o["tasks"] = .int(Int64(v.plan.definition.tasks.count))
-            if let name = v.plan.definition.labels["display_name"] { o["display_name"] = name }
-            if let d = v.plan.definition.labels["description"] { o["description"] = d }
+            // Labels can be any value; these two are always answered as text.
+            if let name = v.plan.definition.labels["display_name"], !name.isNull { o["display_name"] = .string(name.textValue) }
+            if let d = v.plan.definition.labels["description"], !d.isNull { o["description"] = .string(d.textValue) }
             o["assets"] = .int(Int64(v.plan.assetGraph.assets.count))
         }
         if !e.errors.isEmpty { o["errors"] = .array(e.errors.map(Value.string)) }
@@ -466,7 +491,7 @@ final class API: Sendable {
     // MARK: - Health, metrics
 
     private func health(_ method: String, _ parts: [String]) async throws -> Response {
-        guard method == "GET" || method == "HEAD" else { throw methodNotAllowed(["GET"]) }
+        guard method == "GET" || method == "HEAD" else { throw methodNotAllowed(["GET", "HEAD"]) }
         guard parts.count == 2 else { throw APIError.notFound("no such endpoint (/health/live or /health/ready)") }
         switch parts[1] {
         case "live":
@@ -622,6 +647,39 @@ final class API: Sendable {
         } catch {
             throw APIError.badRequest("the body is not valid JSON (line \(error.line), column \(error.column)): \(error.message)", code: "invalid_json")
         }
+    }
+
+    /// A JSON body that must be an object (an empty body is `{}`).
+    private func objectBody(_ request: Request, shape: String) async throws -> Value {
+        let body = try await jsonBody(request, default: .emptyObject)
+        guard case .object = body else { throw APIError.badRequest("the body must be a JSON object: \(shape)") }
+        return body
+    }
+
+    /// An optional text field of a body: absent or null is nil, another type is refused.
+    static func optionalString(_ body: Value, _ name: String) throws -> String? {
+        guard let value = body[name], !value.isNull else { return nil }
+        guard let text = value.stringValue else { throw APIError.badRequest("'\(name)' must be a string") }
+        return text
+    }
+
+    /// An optional true/false field of a body: absent or null is nil, another type is refused.
+    static func optionalBool(_ body: Value, _ name: String) throws -> Bool? {
+        guard let value = body[name], !value.isNull else { return nil }
+        guard let flag = value.boolValue else { throw APIError.badRequest("'\(name)' must be true or false") }
+        return flag
+    }
+
+    /// The Idempotency-Key header, or the body's idempotency_key. An empty key is no key (as for
+    /// webhooks): otherwise every start that sends one empty would answer the first such run.
+    private func idempotencyKey(_ request: Request, _ body: Value) throws -> String? {
+        let header = request.headers[HTTPField.Name("Idempotency-Key")!]?.trimmingCharacters(in: .whitespaces)
+        let given = try header.flatMap { $0.isEmpty ? nil : $0 } ?? Self.optionalString(body, "idempotency_key")
+        guard let key = given, !key.isEmpty else { return nil }
+        guard key.utf8.count <= 255 else {
+            throw APIError.badRequest("the idempotency key is longer than 255 bytes", code: "invalid_idempotency_key")
+        }
+        return key
     }
 
     static func query(_ request: Request) -> [String: String] { parseQuery(request.uri.query ?? "") }
