@@ -324,12 +324,12 @@ final class API: Sendable {
         o["tasks"] = .array(order.map { name in
             let list = byTask[name]!.sorted { $0.attempt < $1.attempt }
             let last = list.last!
-            var t: Value.Object = ["name": .string(name), "status": .string(last.status.rawValue), "attempts": .int(Int64(list.count)),
+            var t: Value.Object = ["name": .string(name), "status": .string(Self.taskStatus(last.status)), "attempts": .int(Int64(list.count)),
                                    "started": .string(EngineEvent.iso8601(list.first!.started))]
             if let ended = last.ended { t["ended"] = .string(EngineEvent.iso8601(ended)); t["duration_ms"] = .double((ended.timeIntervalSince(list.first!.started) * 1000).rounded()) }
             if let error = last.error { t["error"] = .string(error) }
             t["history"] = .array(list.map { a in
-                var h: Value.Object = ["attempt": .int(Int64(a.attempt)), "status": .string(a.status.rawValue),
+                var h: Value.Object = ["attempt": .int(Int64(a.attempt)), "status": .string(Self.taskStatus(a.status)),
                                        "started": .string(EngineEvent.iso8601(a.started))]
                 if let ended = a.ended { h["ended"] = .string(EngineEvent.iso8601(ended)) }
                 if let error = a.error { h["error"] = .string(error) }
@@ -341,6 +341,11 @@ final class API: Sendable {
         let gates = try await Gates(store: store).gates(run: id)
         if !gates.isEmpty { o["gates"] = .array(gates) }
         return .object(o)
+    }
+
+    /// A stored attempt's status in the words events and in-memory runs use.
+    static func taskStatus(_ status: TaskAttempt.Status) -> String {
+        status == .succeeded ? "completed" : status.rawValue
     }
 
     /// A task list for an in-memory run, from its events.

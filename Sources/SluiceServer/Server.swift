@@ -113,10 +113,16 @@ public final class SluiceServer: Sendable {
         let closer = StreamCloser(live: live, server: self)
         // Shut down in reverse: live streams end, the HTTP server stops accepting and finishes
         // its requests, then the flows drain and the worker stops.
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+        var groupConfig = ServiceGroupConfiguration(
             services: [.init(service: duties), .init(service: app), .init(service: closer)],
             gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+            logger: logger)
+        // A connection that never sent a request is not closed by the HTTP server's graceful
+        // stop (hummingbird-websocket adds its shutdown handler at the first request), so the
+        // whole shutdown is bounded: requests, then runs, each get the grace period.
+        groupConfig.maximumGracefulShutdownDuration = config.gracePeriod * 2 + .seconds(5)
+        groupConfig.maximumCancellationDuration = .seconds(5)
+        let group = ServiceGroup(configuration: groupConfig)
         try await group.run()
     }
 
