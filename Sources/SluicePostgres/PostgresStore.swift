@@ -38,9 +38,10 @@ public final class PostgresStore: Store {
         }
 
         /// Reads `postgres://user:password@host:port/database` (or `postgresql://`), with the user
-        /// and password percent-decoded. The only query parameter understood is `sslmode`, and
-        /// only the values that allow a plain connection.
+        /// and password percent-decoded. Query parameters: `sslmode` (only the values that allow
+        /// a plain connection) and `schema` (the schema of the tables, over the argument).
         public init(url: String, schema: String = "public", connectTimeout: Double = 10) throws(StoreError) {
+            var schema = schema
             // The URL holds the password, so no message repeats it.
             guard let parts = URLComponents(string: url), let scheme = parts.scheme?.lowercased(),
                   scheme == "postgres" || scheme == "postgresql" else {
@@ -56,8 +57,10 @@ public final class PostgresStore: Store {
                     continue
                 case ("sslmode", let mode):
                     throw .unavailable("sslmode=\(mode) in the PostgreSQL URL for \(host): this store connects without TLS")
+                case ("schema", let name):
+                    schema = name
                 default:
-                    throw .unavailable("unsupported parameter '\(item.name)' in the PostgreSQL URL for \(host) (only sslmode is read)")
+                    throw .unavailable("unsupported parameter '\(item.name)' in the PostgreSQL URL for \(host) (sslmode and schema are read)")
                 }
             }
             let path = String((parts.percentEncodedPath.removingPercentEncoding ?? parts.path).drop { $0 == "/" })

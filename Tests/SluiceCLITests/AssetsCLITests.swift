@@ -61,10 +61,7 @@ struct AssetsCLITests {
         for line in lines.dropFirst(before.count) where line.hasPrefix("start") {
             #expect(!finishedBefore.contains(String(line.dropFirst(6))), "\(line) had already been materialized before the kill")
         }
-        // On the shared PostgreSQL database a worker of the worker tests may take a partition's
-        // run and be SIGKILLed by its test mid-run: that partition starts once more (it had not
-        // finished, so the check above still holds).
-        #expect(starts.count <= (backend == .postgres ? 66 : 64), "\(starts.count) starts")
+        #expect(starts.count <= 64, "\(starts.count) starts")
         // Never more than 4 at once, and more than one at a time.
         var running = 0
         var most = 0

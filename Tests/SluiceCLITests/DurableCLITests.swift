@@ -14,7 +14,10 @@ enum TestStore: String, CaseIterable, CustomStringConvertible {
             return dir + "/.sluice/sluice.db"
         case .postgres:
             let env = ProcessInfo.processInfo.environment
-            if let url = env["SLUICE_PG_URL"], !url.isEmpty { return url }
+            // A schema of its own per test: the worker tests' workers must not take other tests' runs.
+            if let url = env["SLUICE_PG_URL"], !url.isEmpty {
+                return url + (url.contains("?") ? "&" : "?") + "schema=t_" + UUID().uuidString.prefix(8).lowercased().replacingOccurrences(of: "-", with: "")
+            }
             if env["SLUICE_REQUIRE_POSTGRES"] == "1" {
                 Issue.record("SLUICE_REQUIRE_POSTGRES=1 but SLUICE_PG_URL is not set: run the tests under scripts/with-postgres")
             } else {
