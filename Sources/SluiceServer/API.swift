@@ -421,9 +421,9 @@ final class API: Sendable {
                 var task: Value.Object = ["name": .string(t.name), "type": .string(t.type), "depends_on": .array(t.dependencies.map(Value.string)),
                                           "kind": .string(registry.registration(for: t.type)?.spec.kind.rawValue ?? "processor")]
                 if let a = t.asset { task["asset"] = .string(a.key) }
-                if t.type == "http_endpoint" {
-                    task["endpoint"] = .string(WebhookRouter.normalize(t.config["endpoint"]?.stringValue ?? t.config["path"]?.stringValue ?? ""))
-                    task["method"] = .string((t.config["method"]?.stringValue ?? "POST").uppercased())
+                if let endpoint = WebhookRouter.endpoint(of: t) {
+                    task["endpoint"] = .string(endpoint.path)
+                    task["method"] = .string(endpoint.method)
                 }
                 return .object(task)
             })]
@@ -571,11 +571,7 @@ final class API: Sendable {
             }
             let elapsed = ContinuousClock.now - started
             metrics.recordWebhook(path: WebhookRouter.normalize(path), status: response.status, seconds: elapsed.seconds)
-            var fields = HTTPFields()
-            for h in response.headers {
-                if let name = HTTPField.Name(h.name) { fields.append(HTTPField(name: name, value: h.value)) }
-            }
-            return Response(status: HTTPResponse.Status(code: response.status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: response.body)))
+            return self.response(response)
         }
     }
 
@@ -690,13 +686,7 @@ final class API: Sendable {
     static func query(_ request: Request) -> [String: String] { parseQuery(request.uri.query ?? "") }
 
     static func parseQuery(_ query: String) -> [String: String] {
-        var out: [String: String] = [:]
-        for pair in query.split(separator: "&") where !pair.isEmpty {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            func decode(_ s: Substring) -> String { String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(s) }
-            out[decode(parts[0])] = parts.count > 1 ? decode(parts[1]) : ""
-        }
-        return out
+        Dictionary(WebhookRequest.formPairs(query), uniquingKeysWith: { $1 })
     }
 
     static func intParameter(_ raw: String?, name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
@@ -713,9 +703,16 @@ final class API: Sendable {
     }
 
     func json(_ status: Int, _ value: Value, headers: [(name: String, value: String)] = []) -> Response {
-        var fields: HTTPFields = [.contentType: "application/json"]
-        for h in headers { if let name = HTTPField.Name(h.name) { fields.append(HTTPField(name: name, value: h.value)) } }
-        return Response(status: HTTPResponse.Status(code: status), headers: fields, body: .init(byteBuffer: ByteBuffer(string: value.jsonString())))
+        response(.json(status, value, headers: headers))
+    }
+
+    /// The server's answer for a webhook's (or the API's) response.
+    func response(_ r: WebhookResponse) -> Response {
+        var fields = HTTPFields()
+        for h in r.headers {
+            if let name = HTTPField.Name(h.name) { fields.append(HTTPField(name: name, value: h.value)) }
+        }
+        return Response(status: HTTPResponse.Status(code: r.status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: r.body)))
     }
 
     func text(_ status: Int, _ body: String, type: String) -> Response {
@@ -723,7 +720,7 @@ final class API: Sendable {
     }
 
     func error(_ e: APIError) -> Response {
-        json(e.status, ["error": ["code": .string(e.code), "message": .string(e.message)]], headers: e.headers)
+        response(.error(e.status, code: e.code, e.message, headers: e.headers))
     }
 }
 

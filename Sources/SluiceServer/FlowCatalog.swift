@@ -181,9 +181,8 @@ final class FlowCatalog: Sendable {
     /// Refuses a flow whose webhook path another flow serves.
     private func checkEndpoints(_ plan: FlowPlan, id: String) throws {
         var errors: [FlowError] = []
-        for task in plan.definition.tasks where task.type == "http_endpoint" {
-            let path = WebhookRouter.normalize(task.config["endpoint"]?.stringValue ?? task.config["path"]?.stringValue ?? "")
-            let method = (task.config["method"]?.stringValue ?? "POST").uppercased()
+        for task in plan.definition.tasks {
+            guard let (method, path) = WebhookRouter.endpoint(of: task) else { continue }
             if let owner = webhooks.owner(method: method, path: path), owner != id {
                 errors.append(FlowError(.invalidValue, "\(method) \(path) is already served by flow '\(owner)'", at: task.location))
             }
@@ -211,6 +210,10 @@ final class FlowCatalog: Sendable {
             let control = ExecutionControl()
             let engine = self.engine, plan = version.plan, logger = self.logger
             sourceErrors.clear(flow: id)
+            // The new version has come up once its sources have registered every endpoint
+            // (an old version of the same flow holds the same paths until it stops).
+            let endpoints = plan.definition.tasks.compactMap(WebhookRouter.endpoint(of:)).count
+            let registeredBefore = webhooks.registrations(flow: id)
             let task: Task<Void, Never>
             if plan.definition.settings.requireLeaderElection {
                 // One server on the store runs it; another takes over when that one stops.
@@ -234,31 +237,18 @@ final class FlowCatalog: Sendable {
                 }
             }
             let running = Running(control: control, task: task)
-            let expected = version.plan.definition.tasks.filter { $0.type == "http_endpoint" }.map { task in
-                ((task.config["method"]?.stringValue ?? "POST").uppercased(),
-                 WebhookRouter.normalize(task.config["endpoint"]?.stringValue ?? task.config["path"]?.stringValue ?? ""))
-            }
             // Bounded: a source registers its endpoint as soon as it starts (a flow that waits
             // for the lead serves nothing yet).
-            for _ in 0..<200 where !expected.isEmpty && !plan.definition.settings.requireLeaderElection {
+            for _ in 0..<200 where endpoints > 0 && !plan.definition.settings.requireLeaderElection {
                 if let message = sourceErrors.message(flow: id) {
                     task.cancel()
                     throw FlowErrors([FlowError(.invalidValue, "the flow's source stopped: \(message)", at: nil)])
                 }
-                if expected.allSatisfy({ webhooks.owner(method: $0.0, path: $0.1) == id }) && versionOwnsEndpoints(expected, id: id) { break }
+                if webhooks.registrations(flow: id) >= registeredBefore + endpoints { break }
                 try? await Task.sleep(for: .milliseconds(10))
             }
             return running
         }
-    }
-
-    /// Whether the registered endpoints are the new version's (an old version of the same flow
-    /// holds the same paths until it stops).
-    private func versionOwnsEndpoints(_ expected: [(String, String)], id: String) -> Bool {
-        // Registration by a newer version replaces the older one's entry, and the source logs
-        // "serving" right after; the owner check above cannot tell versions apart, so wait
-        // for that line.
-        sourceErrors.serving(flow: id) >= expected.count
     }
 
     /// Stops a version: its sources end, its runs in flight finish (within the grace period).
@@ -305,35 +295,20 @@ final class FlowCatalog: Sendable {
     }
 }
 
-/// Notes why a flow's source stopped (a `task_failed` event outside any run) and when its
-/// webhooks start serving, so the catalog can tell a version that came up from one that did not.
+/// Notes why a flow's source stopped (a `task_failed` event outside any run), so the catalog
+/// can tell a version that came up from one that did not.
 final class SourceErrors: EngineEventSink {
-    private struct State {
-        var errors: [String: String] = [:]
-        var serving: [String: Int] = [:]
-    }
-
-    private let state = Mutex(State())
+    private let errors = Mutex<[String: String]>([:])
     var wantsTaskEvents: Bool { false }
 
     func receive(_ event: EngineEvent) {
-        guard event.runID.isEmpty else { return }
-        if event.kind == .taskFailed {
-            state.withLock { $0.errors[event.flow] = event.message ?? "failed" }
-        } else if event.kind == .log, event.message?.hasPrefix("serving ") == true {
-            state.withLock { $0.serving[event.flow, default: 0] += 1 }
-        }
+        guard event.runID.isEmpty, event.kind == .taskFailed else { return }
+        errors.withLock { $0[event.flow] = event.message ?? "failed" }
     }
 
-    func clear(flow: String) {
-        state.withLock {
-            $0.errors.removeValue(forKey: flow)
-            $0.serving.removeValue(forKey: flow)
-        }
-    }
+    func clear(flow: String) { _ = errors.withLock { $0.removeValue(forKey: flow) } }
 
-    func message(flow: String) -> String? { state.withLock { $0.errors[flow] } }
-    func serving(flow: String) -> Int { state.withLock { $0.serving[flow] ?? 0 } }
+    func message(flow: String) -> String? { errors.withLock { $0[flow] } }
 }
 
 /// Writes what tasks log (the `log` task, `ctx.log` in scripts, child processes' lines) to the

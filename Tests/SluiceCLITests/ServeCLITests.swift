@@ -11,13 +11,16 @@ struct ServeCLITests {
     /// A flows folder with `files` (path → text) in a new temp dir; returns the dir.
     static func setUp(_ files: [String: String]) throws -> String {
         let dir = try CLI.tempDir()
-        for (path, text) in files {
-            let full = dir + "/flows/" + path
-            try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            try text.write(toFile: full, atomically: true, encoding: .utf8)
-        }
+        for (path, text) in files { try write(dir, path, text) }
         try FileManager.default.createDirectory(atPath: dir + "/flows", withIntermediateDirectories: true)
         return dir
+    }
+
+    /// Writes `text` to `path` under the flows folder of `dir`.
+    static func write(_ dir: String, _ path: String, _ text: String) throws {
+        let full = dir + "/flows/" + path
+        try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try text.write(toFile: full, atomically: true, encoding: .utf8)
     }
 
     static func hook(_ name: String, path: String, extra: String = "", code: String = "#{greeting: \"hello \" + event.data.name}",
@@ -110,14 +113,13 @@ struct ServeCLITests {
     func idempotency() throws {
         let dir = try CLI.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try FileManager.default.createDirectory(atPath: dir + "/flows", withIntermediateDirectories: true)
-        try """
+        try Self.write(dir, "count.yaml", """
         flow:
           name: count
           tasks:
             - http_endpoint: {name: hook, endpoint: /hooks/count}
             - shell: {name: note, shell: true, command: "echo x >> \(dir)/runs; wc -l < \(dir)/runs"}
-        """.write(toFile: dir + "/flows/count.yaml", atomically: true, encoding: .utf8)
+        """)
         let server = try Self.serve(dir)
         defer { server.stop() }
         let first = try server.request("POST", "/hooks/count", headers: ["Idempotency-Key": "k-1", "Content-Type": "application/json"], body: "{}")
@@ -226,23 +228,22 @@ struct ServeCLITests {
     func gracefulShutdown() throws {
         let dir = try CLI.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try FileManager.default.createDirectory(atPath: dir + "/flows", withIntermediateDirectories: true)
-        try """
+        try Self.write(dir, "slow.yaml", """
         flow:
           name: slow
           tasks:
             - http_endpoint: {name: hook, endpoint: /hooks/slow}
             - delay: {name: wait, duration: 2s}
             - shell: {name: note, shell: true, command: "echo done >> \(dir)/done; echo '{\\"ok\\": true}'"}
-        """.write(toFile: dir + "/flows/slow.yaml", atomically: true, encoding: .utf8)
-        try """
+        """)
+        try Self.write(dir, "later.yaml", """
         flow:
           name: later
           tasks:
             - http_endpoint: {name: hook, endpoint: /hooks/later, respond: accepted}
             - delay: {name: wait, duration: 2s}
             - shell: {name: note, shell: true, command: "echo later >> \(dir)/done"}
-        """.write(toFile: dir + "/flows/later.yaml", atomically: true, encoding: .utf8)
+        """)
         let server = try Self.serve(dir)
         let accepted = try server.request("POST", "/hooks/later", body: "{}")
         #expect(accepted.status == 202)

@@ -21,6 +21,15 @@ public struct WebhookRequest: Sendable {
         self.body = body
     }
 
+    /// `a=1&b=x%20y` (a query string or a form body) as name–value pairs, decoded; `+` is a space.
+    public static func formPairs(_ text: String) -> [(name: String, value: String)] {
+        func decode(_ s: Substring) -> String { String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(s) }
+        return text.split(separator: "&").filter { !$0.isEmpty }.map { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            return (decode(parts[0]), parts.count > 1 ? decode(parts[1]) : "")
+        }
+    }
+
     /// The first header of that name, compared without case.
     public func header(_ name: String) -> String? {
         headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
@@ -86,6 +95,8 @@ public final class WebhookRouter: Sendable {
     private struct State {
         var entries: [String: Entry] = [:]  // "METHOD path"
         var nextToken: UInt64 = 0
+        /// Registrations made so far, by flow: how a caller sees a new version come up.
+        var registered: [String: Int] = [:]
     }
 
     private let state = Mutex(State())
@@ -112,6 +123,7 @@ public final class WebhookRouter: Sendable {
             }
             s.nextToken += 1
             s.entries[key] = Entry(endpoint: endpoint, handler: handler, token: s.nextToken)
+            s.registered[flow, default: 0] += 1
             return s.nextToken
         }
     }
@@ -121,6 +133,19 @@ public final class WebhookRouter: Sendable {
         state.withLock { s in
             if let key = s.entries.first(where: { $0.value.token == token })?.key { s.entries.removeValue(forKey: key) }
         }
+    }
+
+    /// How many endpoints `flow` has registered since this router was made (a count that only grows).
+    public func registrations(flow: String) -> Int {
+        state.withLock { $0.registered[flow] ?? 0 }
+    }
+
+    /// The method and path an `http_endpoint` task serves, read from its config as written;
+    /// nil for other tasks.
+    public static func endpoint(of task: TaskDefinition) -> (method: String, path: String)? {
+        guard task.type == "http_endpoint" else { return nil }
+        let path = task.config["endpoint"]?.stringValue ?? task.config["path"]?.stringValue ?? ""
+        return ((task.config["method"]?.stringValue ?? "POST").uppercased(), normalize(path))
     }
 
     /// The flow that serves `method path` now, if any (for conflict checks before starting a flow).

@@ -357,16 +357,10 @@ final class EndpointHandler: WebhookHandler {
         return .success(.bytes(body))
     }
 
-    /// `a=1&b=x%20y` as an object; a repeated name keeps the last value.
+    /// A query string or form as an object; a repeated name keeps the last value.
     static func parseQuery(_ query: String) -> Value.Object {
         var out = Value.Object()
-        for pair in query.split(separator: "&") where !pair.isEmpty {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            func decode(_ s: Substring) -> String {
-                String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(s)
-            }
-            out[decode(parts[0])] = .string(parts.count > 1 ? decode(parts[1]) : "")
-        }
+        for (name, value) in WebhookRequest.formPairs(query) { out[name] = .string(value) }
         return out
     }
 }
