@@ -368,6 +368,7 @@ final class API: Sendable {
                 tasks[name]!["status"] = "failed"
                 tasks[name]!["error"] = e.message.map(Value.string) ?? .null
             case .taskSkipped: tasks[name]!["status"] = "skipped"
+            case .taskCancelled: tasks[name]!["status"] = "cancelled"
             case .taskRetrying: tasks[name]!["status"] = "retrying"
             default: break
             }

@@ -739,7 +739,8 @@ function applyEvent(view, e) {
       break;
     case "task_completed":
     case "task_failed":
-    case "task_skipped": {
+    case "task_skipped":
+    case "task_cancelled": {
       const status = e.type.slice(5);
       task.status = status;
       task.ended = e.time;

@@ -1646,7 +1646,7 @@ enum OpenAPIDocument {
           },
           "status": {
             "type": "string",
-            "description": "running, completed, failed, skipped, retrying, ..."
+            "description": "running, completed, failed, skipped, retrying, cancelled (an item of a scatter its gather gave up on), ..."
           },
           "attempts": {
             "type": "integer"
@@ -1684,7 +1684,7 @@ enum OpenAPIDocument {
         "properties": {
           "type": {
             "type": "string",
-            "description": "run_started, run_completed, run_failed, run_suspended, task_started, task_completed, task_failed, task_retrying, task_skipped, log, progress, stdout, stderr; in a durable run's log also run_cancelled, run_retried, gate.approved, gate.rejected, gate.signalled, gate.timed_out, ..."
+            "description": "run_started, run_completed, run_failed, run_suspended, task_started, task_completed, task_failed, task_retrying, task_skipped, task_cancelled, log, progress, stdout, stderr; in a durable run's log also run_cancelled, run_retried, gate.approved, gate.rejected, gate.signalled, gate.timed_out, ..."
           },
           "run": {
             "type": "string"

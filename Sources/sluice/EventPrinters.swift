@@ -37,6 +37,8 @@ struct HumanEventPrinter: EngineEventSink {
             line = "  " + paint("✓", "32") + " \(task)\(took)"
         case .taskSkipped:
             line = "  " + paint("–", "2") + " \(task) skipped: \(event.message ?? "")"
+        case .taskCancelled:
+            line = "  " + paint("⊘", "33") + " \(task) cancelled: \(event.message ?? "")"
         case .taskRetrying:
             let delay = event.delay.map { " retrying in \($0.shortDescription)" } ?? ""
             line = "  " + paint("↻", "33") + " \(task) attempt \(event.attempt ?? 1) failed: \(event.message ?? "");\(delay)"

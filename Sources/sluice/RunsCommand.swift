@@ -220,10 +220,15 @@ extension RunsCommand {
         for (_, task) in ordered {
             let d = depthOf(task)
             lines.append(TaskLine(name: task.name, depth: d, status: status(task.name), attempts: byKey[task.name] ?? []))
-            let items = byKey.keys.filter { $0.hasPrefix(task.name + "@") }.sorted()
+            let items = byKey.keys.filter { $0.hasPrefix(task.name + "@") }.sorted { itemOrder($0).lexicographicallyPrecedes(itemOrder($1)) }
             for key in items { lines.append(TaskLine(name: key, depth: d + 1, status: status(key), attempts: byKey[key] ?? [])) }
         }
         return lines
+    }
+
+    /// An item key's scatter positions as numbers, so `work@2` comes before `work@10`.
+    private static func itemOrder(_ key: String) -> [Int] {
+        key.split(separator: "@").last.map { $0.split(separator: ".").map { Int($0) ?? 0 } } ?? []
     }
 
     static func describe(_ run: RunRecord, tasks: [TaskLine]) -> String {
@@ -236,7 +241,7 @@ extension RunsCommand {
         out.append("  input     \(run.input.jsonString())")
         out.append("tasks")
         for t in tasks {
-            let mark = ["completed": "✓", "failed": "✗", "running": "…", "not run": "·"][t.status] ?? "?"
+            let mark = ["completed": "✓", "failed": "✗", "running": "…", "cancelled": "⊘", "not run": "·"][t.status] ?? "?"
             var line = String(repeating: "  ", count: t.depth + 1) + "\(mark) \(t.name)  \(t.status)"
             if !t.attempts.isEmpty {
                 line += "  \(t.attempts.count) attempt\(t.attempts.count == 1 ? "" : "s")"

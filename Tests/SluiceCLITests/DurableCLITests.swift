@@ -127,6 +127,49 @@ struct DurableCLITests {
         #expect(show.stdout.contains("✓ a  completed  1 attempt"), "\(show.stdout)")
     }
 
+    @Test("A gather past failure_threshold cancels its scatter: runs show lists the unfinished items as cancelled",
+          arguments: TestStore.allCases)
+    func scatterCancelledInRunsShow(_ backend: TestStore) throws {
+        let dir = try CLI.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        guard let store = try backend.location(in: dir) else { return }
+        let name = "fanout_\(UUID().uuidString.prefix(8).lowercased())"
+        let flow = dir + "/fanout.yaml"
+        // Items 0-2 fail at once; the others would take 5 s each.
+        try """
+            flow:
+              name: \(name)
+              tasks:
+                - iterate: {name: each}
+                - shell:
+                    name: work
+                    shell: true
+                    max_concurrent: 2
+                    on_error: continue
+                    retry: {max_attempts: 1}
+                    command: "echo {{event.data}} >> \(dir)/ran; if [ {{event.data}} -lt 3 ]; then exit 1; fi; sleep 5"
+                - gather: {name: all, failure_threshold: 0.1}
+            """.write(toFile: flow, atomically: true, encoding: .utf8)
+        let run = try CLI.run(["run", flow, "--store", store, "--input", "[" + (0..<20).map(String.init).joined(separator: ",") + "]"])
+        #expect(run.status == 1, "\(run.stderr)")
+        #expect(run.stderr.contains("3 of 20 elements failed"), "\(run.stderr)")
+        let ran = try String(contentsOfFile: dir + "/ran", encoding: .utf8).split(separator: "\n")
+        #expect(ran.count < 20 && !ran.contains("19"), "\(ran)")
+
+        let id = try GateCLITests.runID(store, flow: name)
+        let show = try CLI.run(["runs", "show", id, "--store", store])
+        #expect(show.stdout.contains("✗ work@0  failed"), "\(show.stdout)")
+        #expect(show.stdout.contains("⊘ work@19  cancelled"), "\(show.stdout)")
+        #expect(show.stdout.contains("attempt 1: not started: gather 'all' gave up: 3 of 20 elements failed"), "\(show.stdout)")
+        let json = try Value.parseJSON(try CLI.run(["runs", "show", id, "--json", "--store", store]).stdout)
+        let items = (json["tasks"]?.arrayValue ?? []).filter { $0["task"]?.stringValue?.hasPrefix("work@") == true }
+        #expect(items.count == 20, "every item is listed: \(items)")
+        #expect(items.filter { $0["status"] == "failed" }.count == 3)
+        #expect(items.filter { $0["status"] == "cancelled" }.count == 17, "\(items)")
+        let events = try CLI.run(["runs", "show", id, "--events", "--store", store]).stdout
+        #expect(events.components(separatedBy: "\"task_cancelled\"").count - 1 == 17, "\(events)")
+    }
+
     @Test("runs list, show, retry --from, cancel and the idempotency key")
     func manageRuns() throws {
         let dir = try CLI.tempDir()

@@ -48,6 +48,13 @@ final class DurableRun: Sendable {
                                                       ended: ended, error: error)], fence: fence))
     }
 
+    /// An attempt that was stopped, or an item that never started, because its scatter's gather
+    /// gave up (`sluice runs show` lists it as cancelled).
+    func attemptCancelled(_ key: String, attempt: Int, started: Date, ended: Date, reason: String) {
+        writer.post(StoreBatch(attempts: [TaskAttempt(runID: id, task: key, attempt: attempt, status: .cancelled, started: started,
+                                                      ended: ended, error: reason)], fence: fence))
+    }
+
     /// Records a completed attempt and its output in one transaction; returns once it is stored.
     func completed(_ key: String, attempt: Int, started: Date, ended: Date, output: TaskOutput,
                    materialization: Materialization? = nil) async throws {

@@ -19,6 +19,8 @@ public struct EngineEvent: Sendable, CustomStringConvertible {
         public static let taskFailed = Kind("task_failed")
         public static let taskRetrying = Kind("task_retrying")
         public static let taskSkipped = Kind("task_skipped")
+        /// An item of a scatter was stopped, or never started, because its gather gave up.
+        public static let taskCancelled = Kind("task_cancelled")
         public static let log = Kind("log")
         public static let progress = Kind("progress")
         public static let stdout = Kind("stdout")

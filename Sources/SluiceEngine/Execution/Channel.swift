@@ -102,6 +102,14 @@ final class Channel<Element: Sendable>: Sendable {
         }
     }
 
+    /// Removes and answers the items still queued (control items left out), once nobody receives.
+    func takeRemaining() -> [Element] {
+        state.withLock { s in
+            defer { s.items.removeAll() }
+            return Array(s.items)
+        }
+    }
+
     /// Wakes every waiter; receivers drain what is left, senders drop what they hold.
     func close() {
         let (receivers, senders) = state.withLock { s -> (Deque<UnsafeContinuation<Void, Never>>, Deque<UnsafeContinuation<Void, Never>>) in

@@ -48,6 +48,11 @@ final class FlowExecution: Sendable {
     private let runCounter = Atomic<UInt64>(0)
     private let scatterCounter = Atomic<UInt64>(0)
     private let state = Mutex(State())
+    /// Whether a gather may stop a scatter: only then are item attempts made stoppable.
+    private let gathers: Bool
+    private let stops = Mutex(ScatterStops())
+    /// Set once any scatter is stopped, so the check on every event costs one atomic load until then.
+    private let anyStopped = Atomic<Bool>(false)
     let runPrefix: String
     /// The store record of a workflow's run, when it is durable.
     let durable: DurableRun?
@@ -67,6 +72,7 @@ final class FlowExecution: Sendable {
         self.onRunFinished = onRunFinished
         self.stopOnRunFailure = plan.sources.isEmpty
         self.runPrefix = FlowExecution.makePrefix()
+        self.gathers = plan.stages.contains { if case .gather = $0.behavior { true } else { false } }
     }
 
     static func makePrefix() -> String {
@@ -129,6 +135,7 @@ final class FlowExecution: Sendable {
             await group.waitForAll()
             return ending
         }
+        sweepStoppedItems()
         return finalize(ending)
     }
 
@@ -255,6 +262,65 @@ final class FlowExecution: Sendable {
         }
         for index in holding where plan.upstreamBuffers[index]?.isDisjoint(with: holding) ?? true {
             stages[index].channel.sendControl(.drain(reason: reason))
+        }
+    }
+
+    // MARK: - Stopping a scatter
+
+    /// Scatters a gather gave up on (by frame id, with the reason) and the item attempts
+    /// running now that such a stop cancels.
+    private struct ScatterStops {
+        var reasons: [UInt64: String] = [:]
+        var running: [UInt64: (frames: [UInt64], cancel: @Sendable () -> Void)] = [:]
+        var nextAttempt: UInt64 = 0
+    }
+
+    /// Stops the items of scatter `frame` that have not reached its gather: queued ones never
+    /// start, running attempts are cancelled. Each is recorded as cancelled with `reason`.
+    func stopScatter(_ frame: UInt64, reason: String) {
+        let cancels = stops.withLock { s -> [@Sendable () -> Void] in
+            s.reasons[frame] = s.reasons[frame] ?? reason
+            return s.running.values.filter { $0.frames.contains(frame) }.map(\.cancel)
+        }
+        anyStopped.store(true, ordering: .sequentiallyConsistent)
+        for cancel in cancels { cancel() }
+    }
+
+    /// Why an event at scatter position `scatter` was stopped, or nil when it goes on.
+    func stopReason(_ scatter: [ScatterFrame]) -> String? {
+        guard !scatter.isEmpty, anyStopped.load(ordering: .sequentiallyConsistent) else { return nil }
+        return stops.withLock { s in
+            for frame in scatter { if let reason = s.reasons[frame.id] { return reason } }
+            return nil
+        }
+    }
+
+    /// Runs `body` (an item's attempt, or its wait before a retry) so that stopping its scatter
+    /// cancels it. Outside a scatter, or in a flow without a gather, it just runs `body`.
+    func stoppable<T: Sendable>(_ scatter: [ScatterFrame], _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        guard gathers, !scatter.isEmpty else { return try await body() }
+        let task = Task { try await body() }
+        let frames = scatter.map(\.id)
+        let cancel: @Sendable () -> Void = { task.cancel() }
+        let (id, stopped) = stops.withLock { s -> (UInt64, Bool) in
+            s.nextAttempt += 1
+            if frames.contains(where: { s.reasons[$0] != nil }) { return (s.nextAttempt, true) }
+            s.running[s.nextAttempt] = (frames, cancel)
+            return (s.nextAttempt, false)
+        }
+        if stopped { task.cancel() }
+        defer { _ = stops.withLock { $0.running.removeValue(forKey: id) } }
+        return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
+    }
+
+    /// Items of stopped scatters still queued when the execution ended (a failed gather stops a
+    /// workflow): recorded as cancelled, so none goes missing.
+    private func sweepStoppedItems() {
+        guard anyStopped.load(ordering: .sequentiallyConsistent) else { return }
+        for stage in stages {
+            for case .event(let envelope, _) in stage.channel.takeRemaining() {
+                if let reason = stopReason(envelope.scatter) { stage.cancelItem(envelope, reason: reason) }
+            }
         }
     }
 

@@ -224,7 +224,7 @@ final class GatherOperator: Sendable {
         summary: "Collects the events of a scatter (iterate, or any task that returned an array) back into one array, in order.",
         fields: [
             FieldSpec("failure_threshold", .number, default: 0,
-                      summary: "Largest share of failed elements (0 to 1) tolerated; failed elements (from on_error: continue) are left out of the array."),
+                      summary: "Largest share of failed elements (0 to 1) tolerated; failed elements (from on_error: continue) are left out of the array. Past it the gather fails at once and cancels the unfinished elements."),
         ],
         examples: [
             TaskExample("Fetch every item, then continue with all results at once", yaml: """
@@ -287,19 +287,60 @@ final class GatherOperator: Sendable {
         }
         let prefix = Array(envelope.scatter.dropLast())
         let key = Key(run: ObjectIdentifier(run), prefix: prefix, frame: frame.id)
-        let complete = groups.withLock { g -> Group? in
+        let failing = envelope.event.error != nil
+        let (complete, doomed) = groups.withLock { g -> (Group?, Bool) in
             if g[key] == nil {
                 g[key] = Group(run: run, prefix: prefix, expected: frame.count)
                 run.addPending(stage: stage.index)
             }
             g[key]!.parts[frame.index] = envelope
-            guard g[key]!.parts.count >= frame.count else { return nil }
-            return g.removeValue(forKey: key)
+            if g[key]!.parts.count >= frame.count { return (g.removeValue(forKey: key), false) }
+            // Enough failures that the rest cannot bring the share back under the threshold.
+            if failing, exceeds(failed: g[key]!.parts.values.count { $0.event.error != nil }, of: frame.count) {
+                return (g.removeValue(forKey: key), true)
+            }
+            return (nil, false)
         }
-        if let complete {
-            run.removePending(stage: stage.index)
+        guard let complete else { return }
+        run.removePending(stage: stage.index)
+        if doomed {
+            let parts = complete.parts.sorted { $0.key < $1.key }.map(\.value)
+            let left = complete.expected - parts.count
+            let failed = parts.count { $0.event.error != nil }
+            execution.stopScatter(frame.id, reason: "gather '\(stage.name)' gave up: \(failed) of \(complete.expected) elements failed")
+            failEarly(parts, group: complete, left: left, stage: stage, &out, execution)
+        } else {
             emit(complete, stage: stage, &out, execution)
         }
+    }
+
+    /// Whether `failed` of `expected` elements is more than `failure_threshold` allows.
+    private func exceeds(failed: Int, of expected: Int) -> Bool {
+        failed > 0 && Double(failed) / Double(max(expected, 1)) > failureThreshold
+    }
+
+    private func failureMessage(_ parts: [Envelope], expected: Int) -> String {
+        let failed = parts.filter { $0.event.error != nil }
+        let firstError = failed[0].event.error!
+        return "\(failed.count) of \(expected) elements failed, more than failure_threshold \(failureThreshold) allows "
+            + "(first: task '\(firstError.task)': \(firstError.message))"
+    }
+
+    /// Fails the gather before every element arrived: the `left` others were stopped.
+    private func failEarly(_ parts: [Envelope], group: Group, left: Int, stage: Stage, _ out: inout Outbox, _ execution: FlowExecution) {
+        guard !group.run.isFailed else { return }
+        let message = failureMessage(parts, expected: group.expected) + "; the \(left) not gathered yet were cancelled"
+        stage.fail(gathered(parts, prefix: group.prefix, run: group.run), TaskError.permanent(message), attempt: 1, &out, execution)
+    }
+
+    /// The collected event: the succeeded elements' data in order, every element's meta.
+    private func gathered(_ parts: [Envelope], prefix: [ScatterFrame], run: RunState) -> Envelope {
+        var meta = Value.Object()
+        for part in parts { for (k, v) in part.event.meta { meta[k] = v } }
+        let first = parts[0].event
+        let event = Event(id: first.id, subject: first.subject, data: .array(parts.filter { $0.event.error == nil }.map(\.event.data)),
+                          meta: meta, timestamp: first.timestamp)
+        return Envelope(event: event, run: run, scatter: prefix)
     }
 
     /// The run went quiet: emit its incomplete groups with what arrived.
@@ -323,25 +364,17 @@ final class GatherOperator: Sendable {
 
     private func emit(parts: [Envelope], expected: Int, prefix: [ScatterFrame], run: RunState, stage: Stage,
                       _ out: inout Outbox, _ execution: FlowExecution) {
-        guard let first = parts.first, !run.isFailed else { return }
-        let failed = parts.filter { $0.event.error != nil }
-        let succeeded = parts.filter { $0.event.error == nil }
-        var meta = Value.Object()
-        for part in parts { for (k, v) in part.event.meta { meta[k] = v } }
-        let event = Event(id: first.event.id, subject: first.event.subject, data: .array(succeeded.map(\.event.data)),
-                          meta: meta, timestamp: first.event.timestamp)
-        let envelope = Envelope(event: event, run: run, scatter: prefix)
-        if !failed.isEmpty, Double(failed.count) / Double(max(expected, 1)) > failureThreshold {
-            let firstError = failed[0].event.error!
-            let message = "\(failed.count) of \(expected) elements failed, more than failure_threshold \(failureThreshold) allows "
-                + "(first: task '\(firstError.task)': \(firstError.message))"
-            stage.fail(envelope, TaskError.permanent(message), attempt: 1, &out, execution)
+        guard !parts.isEmpty, !run.isFailed else { return }
+        let failed = parts.count { $0.event.error != nil }
+        let envelope = gathered(parts, prefix: prefix, run: run)
+        if exceeds(failed: failed, of: expected) {
+            stage.fail(envelope, TaskError.permanent(failureMessage(parts, expected: expected)), attempt: 1, &out, execution)
             return
         }
         if stage.shared.bus.wantsTaskEvents {
             let dropped = expected - parts.count
-            var message = "gathered \(succeeded.count) of \(expected)"
-            if !failed.isEmpty { message += ", \(failed.count) failed" }
+            var message = "gathered \(parts.count - failed) of \(expected)"
+            if failed > 0 { message += ", \(failed) failed" }
             if dropped > 0 { message += ", \(dropped) filtered out" }
             stage.shared.emit(.taskCompleted, run: run, task: stage.name, message: message)
         }

@@ -180,6 +180,12 @@ final class Stage: Sendable {
             out.release(run)
         case .event(let envelope, let slot):
             let run = envelope.run
+            if let reason = execution.stopReason(envelope.scatter) {
+                // An operator here only collects; the item's work had ended.
+                if !behavior.isOperator { cancelItem(envelope, reason: reason) }
+                out.release(run)
+                return
+            }
             if run.isFailed || Task.isCancelled {
                 out.release(run)
                 return
@@ -360,7 +366,10 @@ final class Stage: Sendable {
                     activeAttempts.subtract(1, ordering: .relaxed)
                     execution.parallelLimiter?.release()
                 }
-                let output = try await limited(run) { try await attemptOnce(processor, envelope.event, context) }
+                let event = envelope.event
+                let output = try await execution.stoppable(envelope.scatter) {
+                    try await self.limited(run) { try await self.attemptOnce(processor, event, context) }
+                }
                 var materialization: Materialization?
                 if let asset {
                     let summary = try await asset.write(output)
@@ -391,6 +400,10 @@ final class Stage: Sendable {
                 shared.emit(.log, run: run, task: name, message: suspended.message, level: "warning")
                 return nil
             } catch {
+                if let reason = execution.stopReason(envelope.scatter) {
+                    cancelItem(envelope, reason: reason, attempt: attempt, started: startTime)
+                    return nil
+                }
                 if Task.isCancelled || error is CancellationError {
                     execution.noteInterrupted(name)
                     run.markCancelled()
@@ -404,8 +417,10 @@ final class Stage: Sendable {
                     shared.emit(.taskRetrying, run: run, task: name, attempt: attempt, message: taskError.message,
                                 duration: shared.clock.uptime() - started, delay: delay)
                     do {
-                        try await shared.clock.sleep(for: delay)
+                        let clock = shared.clock
+                        try await execution.stoppable(envelope.scatter) { try await clock.sleep(for: delay) }
                     } catch {
+                        if let reason = execution.stopReason(envelope.scatter) { cancelItem(envelope, reason: reason) }
                         return nil
                     }
                     attempt += 1
@@ -491,6 +506,21 @@ final class Stage: Sendable {
             routed.event = failed
             out.append(.event(routed, slot: -1), to: target)
         }
+    }
+
+    /// Records an item of a scatter its gather gave up on as cancelled: a `task_cancelled`
+    /// event and, in a durable run, an attempt with that status. `attempt` is the attempt that
+    /// was stopped, nil when none had started.
+    func cancelItem(_ envelope: Envelope, reason: String, attempt: Int? = nil, started: Date? = nil) {
+        let run = envelope.run
+        let key = DurableRun.key(task: name, scatter: envelope.scatter)
+        if let durable = run.durable {
+            let now = shared.clock.now()
+            durable.attemptCancelled(key, attempt: attempt ?? (durable.priorAttempts[key] ?? 0) + 1, started: started ?? now,
+                                     ended: now, reason: attempt == nil ? "not started: \(reason)" : reason)
+        }
+        shared.emit(.taskCancelled, run: run, task: name, attempt: attempt,
+                    message: "\(key) \(attempt == nil ? "not started" : "stopped"): \(reason)")
     }
 
     /// Sends a task's output on to its children, or records it as a result of the run.

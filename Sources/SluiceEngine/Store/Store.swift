@@ -326,7 +326,8 @@ public struct RunFilter: Sendable, Equatable {
 }
 
 public struct TaskAttempt: Sendable, Equatable {
-    public enum Status: String, Sendable, CaseIterable { case running, succeeded, failed }
+    /// `cancelled`: stopped, or never started, because its scatter's gather gave up.
+    public enum Status: String, Sendable, CaseIterable { case running, succeeded, failed, cancelled }
 
     public var runID: String
     public var task: String

@@ -248,6 +248,83 @@ struct OperatorTests {
         #expect(okReports.first?.resultValue == [1, 3, 4])
     }
 
+    /// A task for 20 scattered items: items below `failing` fail at once; the others wait up
+    /// to 5 s (long enough to still be running when the gather gives up), then finish.
+    static func stoppableWork(failing: Int, started: Collected, finished: Collected) -> TaskRegistration {
+        ClosureTask.processor("work") { e, _ in
+            let n = e.data.intValue ?? 0
+            started.add(.int(n))
+            if n < failing { throw TaskError.permanent("item \(n) is bad") }
+            try await Task.sleep(for: .seconds(5))
+            finished.add(.int(n))
+            return .event(e)
+        }
+    }
+
+    @Test("Once failures make failure_threshold unreachable, gather fails at once and the scatter's other items are cancelled",
+          arguments: ["fail", "continue"])
+    func gatherStopsEarly(gatherOnError: String) async throws {
+        let started = Collected(), finished = Collected()
+        let h = FlowHarness(registry: operatorRegistry([Self.stoppableWork(failing: 3, started: started, finished: finished)]))
+        let (summary, reports) = try await h.run("""
+            flow:
+              tasks:
+                - split: {name: each}
+                - work: {name: work, max_concurrent: 2, on_error: continue}
+                - gather: {name: all, failure_threshold: 0.1, on_error: \(gatherOnError)}
+                - pass: {name: after}
+            """, input: .array((0..<20).map { .int(Int64($0)) }))
+        // 3 of 20 is more than 0.1 allows: the gather fails with the third failure.
+        let failure = try #require(h.recorder.events(.taskFailed, task: "all").first?.message)
+        #expect(failure.contains("3 of 20 elements failed"), "\(failure)")
+        #expect(failure.contains("not gathered yet were cancelled"), "\(failure)")
+        if gatherOnError == "fail" {
+            #expect(summary.runsFailed == 1)
+        } else {
+            // The run goes on past the failed gather, with nothing gathered from the stopped items.
+            #expect(summary.runsCompleted == 1)
+            #expect(reports.first?.resultValue == [])
+        }
+        // Items that were running were stopped, not left to finish; the later ones never ran.
+        #expect(finished.values.isEmpty, "\(finished.values)")
+        let ran = Set(started.values.compactMap(\.intValue))
+        #expect(ran.count < 20 && ran.isSuperset(of: [0, 1, 2]), "\(ran)")
+        #expect(!ran.contains(19), "\(ran)")
+        // Every item that did not fail is accounted for as cancelled, once.
+        let cancelled = h.recorder.events(.taskCancelled, task: "work").compactMap(\.message)
+        #expect(cancelled.count == 17, "\(cancelled)")
+        let stopped = cancelled.filter { $0.contains(" stopped: gather 'all' gave up: 3 of 20 elements failed") }
+        let neverStarted = cancelled.filter { $0.contains(" not started: gather 'all' gave up: 3 of 20 elements failed") }
+        #expect(stopped.count == ran.count - 3, "\(cancelled)")
+        #expect(neverStarted.count == 20 - ran.count, "\(cancelled)")
+        #expect(neverStarted.contains { $0.hasPrefix("work@19 ") }, "\(cancelled)")
+    }
+
+    @Test("At or under failure_threshold, every item runs and the failed ones are left out")
+    func gatherWithinThreshold() async throws {
+        let started = Collected(), finished = Collected()
+        let fast = ClosureTask.processor("fast") { e, _ in
+            let n = e.data.intValue ?? 0
+            started.add(.int(n))
+            if n < 2 { throw TaskError.permanent("item \(n) is bad") }
+            finished.add(.int(n))
+            return .event(e)
+        }
+        let h = FlowHarness(registry: operatorRegistry([fast]))
+        let (summary, reports) = try await h.run("""
+            flow:
+              tasks:
+                - split: {name: each}
+                - fast: {name: work, max_concurrent: 2, on_error: continue}
+                - gather: {name: all, failure_threshold: 0.1}
+            """, input: .array((0..<20).map { .int(Int64($0)) }))
+        #expect(summary.runsCompleted == 1)
+        #expect(reports.first?.resultValue == .array((2..<20).map { .int(Int64($0)) }))
+        #expect(started.values.count == 20)
+        #expect(h.recorder.events(.taskCancelled).isEmpty)
+        #expect(h.recorder.events(.taskCompleted, task: "all").first?.message == "gathered 18 of 20, 2 failed")
+    }
+
     @Test("Nested scatters gather level by level")
     func nestedGather() async throws {
         let h = FlowHarness(registry: operatorRegistry())
