@@ -315,6 +315,9 @@ final class API: Sendable {
         }
         var o = runJSON(record).objectValue ?? [:]
         let attempts = try await store.attempts(runID: id)
+        let gates = try await Gates(store: store).gates(run: id)
+        // An attempt parked at a pending gate is not running: it waits.
+        let waiting = Set(gates.filter { $0["status"] == "pending" }.map(Gates.gateName))
         var order: [String] = []
         var byTask: [String: [TaskAttempt]] = [:]
         for a in attempts {
@@ -324,7 +327,8 @@ final class API: Sendable {
         o["tasks"] = .array(order.map { name in
             let list = byTask[name]!.sorted { $0.attempt < $1.attempt }
             let last = list.last!
-            var t: Value.Object = ["name": .string(name), "status": .string(Self.taskStatus(last.status)), "attempts": .int(Int64(list.count)),
+            let status = last.status == .running && waiting.contains(name) ? "waiting" : Self.taskStatus(last.status)
+            var t: Value.Object = ["name": .string(name), "status": .string(status), "attempts": .int(Int64(list.count)),
                                    "started": .string(EngineEvent.iso8601(list.first!.started))]
             if let ended = last.ended { t["ended"] = .string(EngineEvent.iso8601(ended)); t["duration_ms"] = .double((ended.timeIntervalSince(list.first!.started) * 1000).rounded()) }
             if let error = last.error { t["error"] = .string(error) }
@@ -338,7 +342,6 @@ final class API: Sendable {
             return .object(t)
         })
         if record.status == .completed, let result = try await runner.result(of: record) { o["result"] = result }
-        let gates = try await Gates(store: store).gates(run: id)
         if !gates.isEmpty { o["gates"] = .array(gates) }
         return .object(o)
     }

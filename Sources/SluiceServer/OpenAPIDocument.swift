@@ -1964,7 +1964,7 @@ enum OpenAPIDocument {
           "task": {
             "type": "string",
             "nullable": true,
-            "description": "The gate's task, when the run has several."
+            "description": "The gate's task, when the run has several: NAME, or NAME@i for item i of a scatter. When several pending gates match, nothing is decided (409 gate_refused, listing them)."
           },
           "comment": {
             "type": "string",
@@ -1979,7 +1979,7 @@ enum OpenAPIDocument {
           "task": {
             "type": "string",
             "nullable": true,
-            "description": "The gate's task, when the run has several."
+            "description": "The gate's task, when the run has several: NAME, or NAME@i for item i of a scatter. When several pending gates match, nothing is decided (409 gate_refused, listing them)."
           },
           "reason": {
             "type": "string",

@@ -8,7 +8,7 @@ struct GateDecision: ParsableArguments {
     @Argument(help: "The waiting run's id.")
     var run: String
 
-    @Option(name: .long, help: "The gate's task, when the run waits at several.")
+    @Option(name: .long, help: "The gate's task, when the run waits at several: NAME, or NAME@i for item i of a scatter.")
     var task: String?
 
     @Flag(name: .long, help: "Only queue the run again; a `sluice worker` resumes it.")

@@ -79,17 +79,22 @@ struct RunsCommand: AsyncParsableCommand {
                 let attempts = try await store.attempts(runID: id)
                 let checkpoints = try await store.checkpoints(runID: id)
                 let definition = try await store.flow(hash: run.flowHash).flatMap { try? makeLoader().load(text: $0.source, file: $0.name) }
-                let tasks = RunsCommand.taskTree(definition, attempts: attempts, checkpoints: checkpoints)
+                var tasks = RunsCommand.taskTree(definition, attempts: attempts, checkpoints: checkpoints)
                 let log = events ? try await store.events(runID: id) : []
+                let gates = try await Gates(store: store).gates(run: id)
+                // An attempt parked at a pending gate is not running: it waits.
+                let waiting = Set(gates.filter { $0["status"] == "pending" }.map(Gates.gateName))
+                for i in tasks.indices where tasks[i].status == "running" && waiting.contains(tasks[i].name) { tasks[i].status = "waiting" }
                 if json {
                     var o = run.json.objectValue ?? [:]
                     o["tasks"] = .array(tasks.map(\.json))
+                    if !gates.isEmpty { o["gates"] = .array(gates) }
                     if let result = checkpoints[DurableRunner.resultKey] { o["result"] = result }
                     if events { o["events"] = .array(log) }
                     Console.output(Value.object(o).jsonString(.prettyPrinted))
                     return
                 }
-                Console.output(RunsCommand.describe(run, tasks: tasks))
+                Console.output(RunsCommand.describe(run, tasks: tasks, gates: gates))
                 for e in log { Console.output(e.jsonString()) }
             }
         }
@@ -231,7 +236,7 @@ extension RunsCommand {
         key.split(separator: "@").last.map { $0.split(separator: ".").map { Int($0) ?? 0 } } ?? []
     }
 
-    static func describe(_ run: RunRecord, tasks: [TaskLine]) -> String {
+    static func describe(_ run: RunRecord, tasks: [TaskLine], gates: [Value] = []) -> String {
         var out = ["run \(run.id)", "  flow      \(run.flow) (definition \(run.flowHash.prefix(12)))",
                    "  status    \(run.status)", "  trigger   \(run.trigger)", "  created   \(time(run.created))"]
         if let started = run.started { out.append("  started   \(time(started))") }
@@ -241,7 +246,7 @@ extension RunsCommand {
         out.append("  input     \(run.input.jsonString())")
         out.append("tasks")
         for t in tasks {
-            let mark = ["completed": "✓", "failed": "✗", "running": "…", "cancelled": "⊘", "not run": "·"][t.status] ?? "?"
+            let mark = ["completed": "✓", "failed": "✗", "running": "…", "cancelled": "⊘", "waiting": "⏸", "not run": "·"][t.status] ?? "?"
             var line = String(repeating: "  ", count: t.depth + 1) + "\(mark) \(t.name)  \(t.status)"
             if !t.attempts.isEmpty {
                 line += "  \(t.attempts.count) attempt\(t.attempts.count == 1 ? "" : "s")"
@@ -253,6 +258,13 @@ extension RunsCommand {
             for a in t.attempts where a.error != nil {
                 out.append(String(repeating: "  ", count: t.depth + 3) + "attempt \(a.attempt): \(a.error!)")
             }
+        }
+        if !gates.isEmpty { out.append("gates") }
+        for gate in gates {
+            var line = "  \(Gates.gateName(gate))  \(gate["kind"]?.textValue ?? "")  \(gate["status"]?.textValue ?? "")"
+            if let by = gate["decided_by"]?.stringValue { line += " by \(by)" }
+            if gate["status"] == "pending", gate["kind"] == "signal", let token = gate["token"]?.stringValue { line += "  token \(token)" }
+            out.append(line)
         }
         return out.joined(separator: "\n")
     }

@@ -59,6 +59,65 @@ struct GateCLITests {
         #expect(notWaiting.status == 2 && notWaiting.stderr.contains("no run 'no-such-run'"), "\(notWaiting.stderr)")
     }
 
+    @Test("In a scatter every item waits at its own approval gate; --task NAME@i decides one; the result reflects each decision",
+          arguments: TestStore.allCases)
+    func approvalPerItem(_ backend: TestStore) throws {
+        let dir = try CLI.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        guard let store = try backend.location(in: dir) else { return }
+        let flow = dir + "/orders.yaml"
+        let name = "orders_\(UUID().uuidString.prefix(8).lowercased())"
+        try """
+            flow:
+              name: \(name)
+              tasks:
+                - iterate: {name: each, iterate_key: orders}
+                - shell: {name: check, shell: true, command: "echo {{event.data}} >> \(dir)/checked; echo {{event.data}}"}
+                - approval: {name: review, message: "order {{event.data.stdout}}", context: "{{event.data.exit_code}}", on_error: continue}
+                - gather: {name: all, failure_threshold: 0.5}
+            """.write(toFile: flow, atomically: true, encoding: .utf8)
+        let first = try CLI.run(["run", flow, "--store", store, "--input", "{\"orders\": [10, 20, 30]}"])
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stderr.contains("--task review@"), "the hint names the item: \(first.stderr)")
+        let id = try Self.runID(store, flow: name)
+        let waiting = try Value.parseJSON(try CLI.run(["runs", "show", id, "--json", "--store", store]).stdout)
+        #expect(waiting["status"] == "waiting_approval")
+        let gates = waiting["gates"]?.arrayValue ?? []
+        #expect(Set(gates.compactMap { $0["task"]?.stringValue }) == ["review@0", "review@1", "review@2"], "\(gates)")
+        #expect(gates.allSatisfy { $0["status"] == "pending" })
+
+        // Three gates wait: a bare approve is ambiguous and decides nothing.
+        let ambiguous = try CLI.run(["approve", id, "--store", store])
+        #expect(ambiguous.status == 2, "\(ambiguous.stderr)")
+        #expect(ambiguous.stderr.contains("waits at 3 approval gates (review@0, review@1, review@2)"), "\(ambiguous.stderr)")
+        #expect(ambiguous.stderr.contains("--task"), "\(ambiguous.stderr)")
+
+        let one = try CLI.run(["approve", id, "--task", "review@0", "--store", store])
+        #expect(one.status == 0, "\(one.stderr)")
+        let afterOne = try CLI.run(["runs", "show", id, "--store", store])
+        #expect(afterOne.stdout.contains("status    waiting_approval"), "the others still wait: \(afterOne.stdout)")
+        #expect(afterOne.stdout.contains("review@0  approval  approved"), "\(afterOne.stdout)")
+        #expect(afterOne.stdout.contains("review@1  approval  pending"), "\(afterOne.stdout)")
+        #expect(afterOne.stdout.contains("✓ review@0  completed"), "\(afterOne.stdout)")
+        #expect(afterOne.stdout.contains("⏸ review@1  waiting"), "\(afterOne.stdout)")
+
+        let again = try CLI.run(["approve", id, "--task", "review@0", "--store", store])
+        #expect(again.status == 2 && again.stderr.contains("already approved"), "\(again.stderr)")
+        let rejected = try CLI.run(["reject", id, "--task", "review@1", "--reason", "fraud", "--store", store])
+        #expect(rejected.status == 0, "one rejection is within failure_threshold: \(rejected.stderr)")
+        // review@2 is the only gate left: --task review now names exactly one.
+        let last = try CLI.run(["approve", id, "--task", "review", "--store", store])
+        #expect(last.status == 0, "\(last.stderr)")
+        let done = try Value.parseJSON(try CLI.run(["runs", "show", id, "--json", "--store", store]).stdout)
+        #expect(done["status"] == "completed", "\(done)")
+        #expect(done["result"] == [0, 0], "the two approved items' contexts; the rejected one is left out: \(done)")
+        #expect(done["tasks"]?.arrayValue?.contains { $0["task"] == "review@1" && $0["status"] == "failed" } == true, "\(done)")
+        let decided = Dictionary(uniqueKeysWithValues: (done["gates"]?.arrayValue ?? []).map { ($0["task"]?.stringValue ?? "", $0["status"]) })
+        #expect(decided == ["review@0": "approved", "review@1": "rejected", "review@2": "approved"], "\(decided)")
+        let checked = try String(contentsOfFile: dir + "/checked", encoding: .utf8).split(separator: "\n").sorted()
+        #expect(checked == ["10", "20", "30"], "each item ran once before its gate, whatever the resumes: \(checked)")
+    }
+
     @Test("A signal gate waits for its token across processes; the payload becomes the output; a used or late token is refused",
           arguments: TestStore.allCases)
     func signal(_ backend: TestStore) throws {

@@ -33,12 +33,37 @@ public struct Gates: Sendable {
             .sorted { ($0["created"]?.doubleValue ?? 0) < ($1["created"]?.doubleValue ?? 0) }
     }
 
-    /// Approves or rejects the run's pending approval gate (the one at `task`, when it has several).
+    /// The gate's task as people name it: `task`, or `task@i` for one item of a scatter (a
+    /// script's gate is stored as `task#gate`).
+    public static func gateName(_ gate: Value) -> String {
+        let stored = gate["task"]?.textValue ?? ""
+        return stored.hasSuffix("#gate") ? String(stored.dropLast(5)) : stored
+    }
+
+    /// The command that approves gate `gate` (the gate's item key) of a run.
+    static func approveHint(run: String, gate: String) -> String {
+        let name = gateName(["task": .string(gate)])
+        return "sluice approve \(run)" + (name.contains("@") ? " --task \(name)" : "")
+    }
+
+    /// Approves or rejects the run's pending approval gate. `task` picks one when the run waits
+    /// at several: `NAME@i` names one item of a scatter, `NAME` every item of that task. When
+    /// more than one pending gate matches, nothing is decided and the error lists them.
     @discardableResult
     public func decide(run runID: String, task: String? = nil, approve: Bool, actor: String, comment: String?) async throws -> Value {
-        let pending = try await store.list(.system, prefix: "gate/\(runID)/", now: now())
-            .filter { $0.value["kind"] == "approval" && (task == nil || $0.value["task"]?.stringValue == task) }
-        guard let entry = pending.first(where: { $0.value["status"] == "pending" }) ?? pending.last else {
+        let matching = try await store.list(.system, prefix: "gate/\(runID)/", now: now()).filter { entry in
+            guard entry.value["kind"] == "approval" else { return false }
+            guard let task else { return true }
+            let name = Self.gateName(entry.value)
+            return name == task || name.hasPrefix(task + "@")
+        }
+        let pending = matching.filter { $0.value["status"] == "pending" }
+        if pending.count > 1 {
+            let names = pending.map { Self.gateName($0.value) }.sorted { $0.utf8.count != $1.utf8.count ? $0.utf8.count < $1.utf8.count : $0 < $1 }
+            throw GateError("run \(runID) waits at \(pending.count) approval gates (\(names.joined(separator: ", "))): "
+                            + "name one with --task, such as --task \(names[0])")
+        }
+        guard let entry = pending.first ?? matching.last else {
             guard try await store.run(id: runID) != nil else { throw GateError("no run '\(runID)'") }
             throw GateError("run \(runID) is not waiting for an approval" + (task.map { " at task '\($0)'" } ?? ""))
         }
@@ -195,7 +220,7 @@ struct GateRequest: Sendable {
                                       "message": .string(message), "context": context ?? input.data, "created": .double(now.timeIntervalSince1970),
                                       "on_timeout": .string(onTimeout)]
             if let timeout { gate["deadline"] = .double(now.timeIntervalSince1970 + timeout.seconds) }
-            var hint = "sluice approve \(run.id)"
+            var hint = Gates.approveHint(run: run.id, gate: key)
             if kind == .signal {
                 let token = self.token ?? Gates.newToken()
                 guard try await store.create(.system, Gates.tokenKey(token), ["gate": .string(gateKey)], ttl: nil, now: now) != nil else {
@@ -231,7 +256,8 @@ struct GateRequest: Sendable {
             default: throw TaskError.permanent("the \(kind.rawValue) gate timed out")
             }
         default:
-            let hint = kind == .approval ? "sluice approve \(run.id)" : "sluice signal \(gate["token"]?.textValue ?? "") --payload JSON"
+            let hint = kind == .approval ? Gates.approveHint(run: run.id, gate: key)
+                : "sluice signal \(gate["token"]?.textValue ?? "") --payload JSON"
             throw GateSuspended(status: kind == .approval ? .waitingApproval : .waitingSignal,
                                 message: "task '\(task)' waits for \(kind == .approval ? "approval" : "a signal"): \(message); \(hint)")
         }
@@ -289,6 +315,8 @@ struct GateTask: TaskProcessor {
         guard let run = context.run else { throw TaskError.permanent("a gate needs a run") }
         var request = try GateRequest(kind: kind, config: context.config)
         if request.timeout == nil { request.timeout = timeout }
-        return try await request.pass(run: run, key: context.taskName, task: context.taskName, input: event, clock: context.clock)
+        // Keyed by the item: inside a scatter every element waits at a gate of its own.
+        let key = context.item.isEmpty ? context.taskName : context.item
+        return try await request.pass(run: run, key: key, task: context.taskName, input: event, clock: context.clock)
     }
 }

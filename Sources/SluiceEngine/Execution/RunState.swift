@@ -174,10 +174,11 @@ final class RunState: Sendable {
         }
     }
 
-    /// Parks the run at a gate: nothing more of it runs here; it ends with `status`.
+    /// Parks the run at a gate: this path stops here, and once the rest of the run has reached
+    /// its end or a gate of its own (each element of a scatter may wait at its own gate), the
+    /// run ends with `status`.
     func suspend(_ status: RunStatus, _ message: String) {
         inner.withLock { if $0.suspended == nil { $0.suspended = (status, message) } }
-        failedFlag.store(true, ordering: .relaxed)
     }
 
     func markCancelled() {

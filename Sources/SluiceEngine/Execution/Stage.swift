@@ -353,7 +353,7 @@ final class Stage: Sendable {
         // On resume, attempts go on counting from the interrupted one.
         var attempt = (durable?.priorAttempts[key] ?? 0) + 1
         while true {
-            let context = TaskContext(config: renderedConfig, taskName: name, attempt: attempt, shared: shared, run: run)
+            let context = TaskContext(config: renderedConfig, taskName: name, attempt: attempt, shared: shared, run: run, item: key)
             let started = shared.clock.uptime()
             let startTime = durable == nil ? Date.distantPast : shared.clock.now()
             durable?.attemptStarted(key, attempt: attempt, at: startTime)

@@ -41,6 +41,9 @@ public struct TaskContext: Sendable {
     public let attempt: Int
     let shared: StageShared
     let run: RunState?
+    /// The event's identity in its run, as checkpoints name it (`task`, or `task@i` for an item
+    /// of a scatter); empty outside a durable run.
+    var item = ""
 
     public var flowName: String { shared.flowName }
     public var runID: String { run?.id ?? "" }
