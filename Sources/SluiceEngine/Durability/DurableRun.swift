@@ -77,6 +77,14 @@ final class DurableRun: Sendable {
         try await writer.commit(StoreBatch(checkpoints: [.init(runID: id, key: key, output: output.checkpoint)], fence: fence))
     }
 
+    /// Voids the checkpoints at `keys`: when the run starts again, those tasks run again (a
+    /// signal gate's `on_timeout: retry`). Stored before it returns.
+    func void(_ keys: [String], reason: String) async throws {
+        guard !keys.isEmpty else { return }
+        try await writer.commit(StoreBatch(checkpoints: keys.map { .init(runID: id, key: $0, output: ["voided": .string(reason)]) },
+                                           fence: fence))
+    }
+
     /// The result-cache key of an attempt: SHA-256 of the task type, its rendered config and its
     /// input, as canonical JSON (sorted keys), so equal inputs written differently still match.
     static func resultKey(type: String, config: Value.Object, input: Value) -> String {

@@ -357,6 +357,11 @@ public final class DurableRunner: Sendable {
             return Outcome(record: record, ending: .interrupted, summary: summary)
         }
         let report = reports.reports.first
+        if report?.status == .queued {
+            // A gate asked for the run to start again from its checkpoints (on_timeout: retry).
+            try await writer.flush()
+            return try await execute(record, plan: plan, claim: claim)
+        }
         record.status = report?.status ?? .failed
         record.ended = now
         record.error = report?.error

@@ -89,8 +89,11 @@ public struct Gates: Sendable {
               let entry = try await store.get(.system, gateKey, now: now()) else {
             throw GateError("no signal gate is waiting for token '\(token)'")
         }
+        if let current = entry.value["token"]?.stringValue, current != token {
+            throw GateError("token '\(token)' arrived too late: its gate timed out and now waits for a new token")
+        }
         guard entry.value["status"] == "pending" else {
-            if entry.value["status"] == "timed_out" {
+            if entry.value["status"] == "timed_out" || entry.value["status"] == "retrying" {
                 throw GateError("token '\(token)' arrived too late: its gate timed out at \(Self.time(entry.value["decided_at"]))")
             }
             throw GateError("token '\(token)' was already used (\(entry.value["status"]?.textValue ?? "") at \(Self.time(entry.value["decided_at"])))")
@@ -178,6 +181,10 @@ struct GateRequest: Sendable {
     var token: String?
     var timeout: Duration?
     var onTimeout: String
+    /// With `on_timeout: retry`: waits in all, the first included.
+    var maxWaits = GateRequest.defaultMaxWaits
+
+    static let defaultMaxWaits = 3
 
     init(kind: Gates.Kind, config c: Value.Object) throws(TaskError) {
         self.kind = kind
@@ -190,10 +197,14 @@ struct GateRequest: Sendable {
             }
             timeout = d
         }
-        let allowed = kind == .approval ? ["reject", "approve", "fail"] : ["fail", "continue"]
+        let allowed = kind == .approval ? ["reject", "approve", "fail"] : ["fail", "continue", "retry"]
         onTimeout = c["on_timeout"]?.stringValue ?? (kind == .approval ? "reject" : "fail")
         guard allowed.contains(onTimeout) else {
             throw TaskError.invalidConfig("'on_timeout' must be one of \(allowed.joined(separator: ", ")), got '\(onTimeout)'")
+        }
+        if let m = c["max_wait_attempts"], !m.isNull {
+            guard let n = m.intValue, n >= 1 else { throw TaskError.invalidConfig("'max_wait_attempts' must be a whole number of at least 1") }
+            maxWaits = Int(n)
         }
     }
 
@@ -207,8 +218,9 @@ struct GateRequest: Sendable {
 
     /// Passes the gate when it was decided (approved, signalled, timed out with a passing
     /// `on_timeout`), fails the task when it was rejected or timed out otherwise, and throws
-    /// `GateSuspended` while it waits (creating it the first time).
-    func pass(run: RunState, key: String, task: String, input: Event, clock: any EngineClock) async throws -> TaskOutput {
+    /// `GateSuspended` while it waits (creating it the first time). `upstream`: the checkpoint
+    /// keys that `on_timeout: retry` runs again (the tasks feeding the gate, for this item).
+    func pass(run: RunState, key: String, task: String, input: Event, upstream: [String] = [], clock: any EngineClock) async throws -> TaskOutput {
         guard let durable = run.durable else {
             throw TaskError.permanent("\(kind.rawValue) gates suspend a durable run: run the flow with a store (not --store memory, not a stream)")
         }
@@ -216,24 +228,14 @@ struct GateRequest: Sendable {
         let gateKey = Gates.key(run: run.id, task: key)
         let now = clock.now()
         guard let entry = try await store.get(.system, gateKey, now: now) else {
-            var gate: Value.Object = ["kind": .string(kind.rawValue), "status": "pending", "run": .string(run.id), "task": .string(key),
-                                      "message": .string(message), "context": context ?? input.data, "created": .double(now.timeIntervalSince1970),
-                                      "on_timeout": .string(onTimeout)]
-            if let timeout { gate["deadline"] = .double(now.timeIntervalSince1970 + timeout.seconds) }
-            var hint = Gates.approveHint(run: run.id, gate: key)
-            if kind == .signal {
-                let token = self.token ?? Gates.newToken()
-                guard try await store.create(.system, Gates.tokenKey(token), ["gate": .string(gateKey)], ttl: nil, now: now) != nil else {
-                    throw TaskError.permanent("signal token '\(token)' is already used by another gate")
-                }
-                gate["token"] = .string(token)
-                hint = "sluice signal \(token) --payload JSON"
-            }
-            _ = try await store.create(.system, gateKey, .object(gate), ttl: nil, now: now)
-            throw GateSuspended(status: kind == .approval ? .waitingApproval : .waitingSignal,
-                                message: "task '\(task)' waits for \(kind == .approval ? "approval" : "a signal"): \(message); \(hint)")
+            try await open(run: run, key: key, task: task, input: input, wait: 1, replacing: nil, store: store, now: now)
         }
         let gate = entry.value
+        if gate["status"] == "retrying" {
+            // The upstream task ran again: wait anew, with a new token.
+            try await open(run: run, key: key, task: task, input: input, wait: gate["wait"]?.intValue.map(Int.init) ?? 1,
+                           replacing: entry.revision, store: store, now: now)
+        }
         var status = gate["status"]?.stringValue ?? "pending"
         if status == "pending", let deadline = gate["deadline"]?.doubleValue, now.timeIntervalSince1970 >= deadline { status = "timed_out" }
         switch status {
@@ -252,6 +254,7 @@ struct GateRequest: Sendable {
             switch gate["on_timeout"]?.stringValue ?? onTimeout {
             case "approve": return .event(input.with(data: gate["context"] ?? input.data))
             case "continue": return .event(input.with(data: .null))
+            case "retry": try await retry(entry, run: run, key: key, upstream: upstream, store: store, now: now)
             case "reject": throw TaskError.permanent("rejected: no decision before the gate timed out")
             default: throw TaskError.permanent("the \(kind.rawValue) gate timed out")
             }
@@ -261,6 +264,67 @@ struct GateRequest: Sendable {
             throw GateSuspended(status: kind == .approval ? .waitingApproval : .waitingSignal,
                                 message: "task '\(task)' waits for \(kind == .approval ? "approval" : "a signal"): \(message); \(hint)")
         }
+    }
+}
+
+extension GateRequest {
+    /// Creates the gate (wait number `wait`; over the entry at `replacing` for a retry) and
+    /// suspends the run at it.
+    private func open(run: RunState, key: String, task: String, input: Event, wait: Int, replacing revision: Int64?,
+                      store: any Store, now: Date) async throws -> Never {
+        let gateKey = Gates.key(run: run.id, task: key)
+        var gate: Value.Object = ["kind": .string(kind.rawValue), "status": "pending", "run": .string(run.id), "task": .string(key),
+                                  "message": .string(message), "context": context ?? input.data, "created": .double(now.timeIntervalSince1970),
+                                  "on_timeout": .string(onTimeout)]
+        if let timeout { gate["deadline"] = .double(now.timeIntervalSince1970 + timeout.seconds) }
+        if onTimeout == "retry" {
+            gate["wait"] = .int(Int64(wait))
+            gate["max_wait_attempts"] = .int(Int64(maxWaits))
+        }
+        var hint = Gates.approveHint(run: run.id, gate: key)
+        if kind == .signal {
+            let token = self.token ?? Gates.newToken()
+            // A configured token waits again under the same name: its link moves to the new wait.
+            if revision != nil, let link = try await store.get(.system, Gates.tokenKey(token), now: now), link.value["gate"]?.stringValue == gateKey {
+                try await store.delete(.system, Gates.tokenKey(token), now: now)
+            }
+            guard try await store.create(.system, Gates.tokenKey(token), ["gate": .string(gateKey)], ttl: nil, now: now) != nil else {
+                throw TaskError.permanent("signal token '\(token)' is already used by another gate")
+            }
+            gate["token"] = .string(token)
+            hint = "sluice signal \(token) --payload JSON"
+        }
+        if let revision {
+            guard try await store.compareAndSet(.system, gateKey, .object(gate), revision: revision, ttl: nil, now: now) != nil else {
+                throw TaskError("the gate of task '\(task)' changed while it was opened again", retryable: true)
+            }
+        } else {
+            _ = try await store.create(.system, gateKey, .object(gate), ttl: nil, now: now)
+        }
+        let waitNote = onTimeout == "retry" && wait > 1 ? " (wait \(wait) of \(maxWaits))" : ""
+        throw GateSuspended(status: kind == .approval ? .waitingApproval : .waitingSignal,
+                            message: "task '\(task)' waits for \(kind == .approval ? "approval" : "a signal")\(waitNote): \(message); \(hint)")
+    }
+
+    /// `on_timeout: retry`: unless this was the last wait, the upstream task's checkpoints are
+    /// voided, the gate is marked for a new wait, and the run restarts from its checkpoints (so
+    /// the upstream task runs again, then the gate waits for a new token).
+    private func retry(_ entry: KVEntry, run: RunState, key: String, upstream: [String], store: any Store, now: Date) async throws -> Never {
+        let gate = entry.value
+        let wait = gate["wait"]?.intValue.map(Int.init) ?? 1
+        let limit = gate["max_wait_attempts"]?.intValue.map(Int.init) ?? maxWaits
+        guard wait < limit else {
+            throw TaskError.permanent("no signal came before the gate timed out, \(wait) time\(wait == 1 ? "" : "s") "
+                                      + "(on_timeout: retry, max_wait_attempts: \(limit)): giving up")
+        }
+        var next = gate
+        next["status"] = "retrying"
+        next["wait"] = .int(Int64(wait + 1))
+        guard try await store.compareAndSet(.system, entry.key, next, revision: entry.revision, ttl: nil, now: now) != nil else {
+            throw TaskError("the gate of '\(key)' changed while it was retried", retryable: true)
+        }
+        try await run.durable?.void(upstream, reason: "signal gate '\(key)' timed out: run again (on_timeout: retry)")
+        throw GateSuspended(status: .queued, message: "the signal gate of '\(key)' timed out (wait \(wait) of \(limit)): its upstream task runs again")
     }
 }
 
@@ -296,7 +360,10 @@ struct GateTask: TaskProcessor {
         fields: [
             FieldSpec("token", .string, templated: true, summary: "The token to wait for (default: a new unguessable one, shown in the run's events)."),
             FieldSpec("message", .string, templated: true, summary: "What is being waited for."),
-            FieldSpec("on_timeout", .string, default: "fail", summary: "fail, or continue with null output, when the task's timeout passes with no signal (no timeout: wait forever)."),
+            FieldSpec("on_timeout", .string, default: "fail",
+                      summary: "fail, continue with null output, or retry (run the task feeding the gate again, then wait for a new token) when the task's timeout passes with no signal (no timeout: wait forever)."),
+            FieldSpec("max_wait_attempts", .integer, default: 3,
+                      summary: "With on_timeout: retry, how many times in all the gate waits (the first included) before the task fails."),
         ],
         examples: [TaskExample("Wait for a batch job's callback", yaml: """
             flow:
@@ -317,6 +384,9 @@ struct GateTask: TaskProcessor {
         if request.timeout == nil { request.timeout = timeout }
         // Keyed by the item: inside a scatter every element waits at a gate of its own.
         let key = context.item.isEmpty ? context.taskName : context.item
-        return try await request.pass(run: run, key: key, task: context.taskName, input: event, clock: context.clock)
+        // The same item of each task feeding this one (`name@i` when this is `task@i`).
+        let item = key.firstIndex(of: "@").map { String(key[$0...]) } ?? ""
+        return try await request.pass(run: run, key: key, task: context.taskName, input: event,
+                                      upstream: context.parents.map { $0 + item }, clock: context.clock)
     }
 }

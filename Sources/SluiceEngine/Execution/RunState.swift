@@ -177,8 +177,10 @@ final class RunState: Sendable {
     /// Parks the run at a gate: this path stops here, and once the rest of the run has reached
     /// its end or a gate of its own (each element of a scatter may wait at its own gate), the
     /// run ends with `status`.
+    /// `.queued` asks for the run to start again from its checkpoints, and wins over waiting:
+    /// the gates still pending suspend it again then.
     func suspend(_ status: RunStatus, _ message: String) {
-        inner.withLock { if $0.suspended == nil { $0.suspended = (status, message) } }
+        inner.withLock { if $0.suspended == nil || (status == .queued && $0.suspended?.0 != .queued) { $0.suspended = (status, message) } }
     }
 
     func markCancelled() {

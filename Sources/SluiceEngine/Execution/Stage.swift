@@ -305,8 +305,9 @@ final class Stage: Sendable {
             // A script asked to wait (FlowStone's shape): the gate sits after its checkpoint.
             // Only scripts: another task's data that happens to look like it is just data.
             if definition.type == "script", let request = try GateRequest.from(output: output) {
+                // on_timeout: retry runs the script itself again.
                 let passed = try await request.pass(run: run, key: (key.isEmpty ? name : key) + "#gate", task: name, input: envelope.event,
-                                                    clock: shared.clock)
+                                                    upstream: key.isEmpty ? [] : [key], clock: shared.clock)
                 route(passed, from: envelope, &out, execution)
                 return
             }
@@ -353,7 +354,7 @@ final class Stage: Sendable {
         // On resume, attempts go on counting from the interrupted one.
         var attempt = (durable?.priorAttempts[key] ?? 0) + 1
         while true {
-            let context = TaskContext(config: renderedConfig, taskName: name, attempt: attempt, shared: shared, run: run, item: key)
+            let context = TaskContext(config: renderedConfig, taskName: name, attempt: attempt, shared: shared, run: run, item: key, parents: slots)
             let started = shared.clock.uptime()
             let startTime = durable == nil ? Date.distantPast : shared.clock.now()
             durable?.attemptStarted(key, attempt: attempt, at: startTime)

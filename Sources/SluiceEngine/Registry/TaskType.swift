@@ -44,6 +44,8 @@ public struct TaskContext: Sendable {
     /// The event's identity in its run, as checkpoints name it (`task`, or `task@i` for an item
     /// of a scatter); empty outside a durable run.
     var item = ""
+    /// The tasks feeding this one.
+    var parents: [String] = []
 
     public var flowName: String { shared.flowName }
     public var runID: String { run?.id ?? "" }
