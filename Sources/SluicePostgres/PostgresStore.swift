@@ -750,6 +750,12 @@ public final class PostgresStore: Store {
         }
     }
 
+    public func purgeExpiredEntries(now: Date) async throws -> Int {
+        try await query("""
+            WITH gone AS (DELETE FROM kv WHERE expires IS NOT NULL AND expires <= \(Self.time(now)) RETURNING 1) SELECT count(*) FROM gone
+            """).first!.decode(Int.self)
+    }
+
     public func list(_ bucket: KVBucket, prefix: String, now: Date) async throws -> [KVEntry] {
         // `left` compares characters exactly, where LIKE would read % and _ in the prefix as wildcards.
         try await query("""

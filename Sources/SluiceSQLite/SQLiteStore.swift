@@ -535,6 +535,13 @@ public final class SQLiteStore: Store {
         }
     }
 
+    public func purgeExpiredEntries(now: Date) async throws -> Int {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM kv WHERE expires IS NOT NULL AND expires <= ?", arguments: [Self.time(now)])
+            return db.changesCount
+        }
+    }
+
     public func list(_ bucket: KVBucket, prefix: String, now: Date) async throws -> [KVEntry] {
         try await read { db in
             try Row.fetchAll(db, sql: """

@@ -316,8 +316,7 @@ final class API: Sendable {
         var o = runJSON(record).objectValue ?? [:]
         let attempts = try await store.attempts(runID: id)
         let gates = try await Gates(store: store).gates(run: id)
-        // An attempt parked at a pending gate is not running: it waits.
-        let waiting = Set(gates.filter { $0["status"] == "pending" }.map(Gates.gateName))
+        let waiting = Gates.waiting(gates)
         var order: [String] = []
         var byTask: [String: [TaskAttempt]] = [:]
         for a in attempts {

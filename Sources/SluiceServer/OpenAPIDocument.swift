@@ -1758,14 +1758,17 @@ enum OpenAPIDocument {
               "approved",
               "rejected",
               "signalled",
-              "timed_out"
+              "timed_out",
+              "retrying",
+              "closed"
             ]
           },
           "run": {
             "type": "string"
           },
           "task": {
-            "type": "string"
+            "type": "string",
+            "description": "The gate's task: NAME, or NAME@i for item i of a scatter (NAME#gate for a script's gate)."
           },
           "message": {
             "type": "string"
@@ -1787,6 +1790,14 @@ enum OpenAPIDocument {
           "token": {
             "type": "string",
             "description": "A signal gate's token."
+          },
+          "wait": {
+            "type": "integer",
+            "description": "With on_timeout: retry, which wait this is (1 for the first)."
+          },
+          "max_wait_attempts": {
+            "type": "integer",
+            "description": "With on_timeout: retry, how many waits the gate makes in all."
           },
           "decided_by": {
             "type": "string"

@@ -142,6 +142,17 @@ public enum StoreConformance {
             try expectEqual(try await store.purgeExpiredResults(now: t0.addingTimeInterval(50)), 1, "purged")
             try expectEqual(try await store.cachedResult(key: "k2", now: t0.addingTimeInterval(50)), "y", "still fresh")
         },
+        Case(name: "expired key-value entries are purged, live ones stay") { store in
+            try await store.put(.system, "gate/r/a", 1, ttl: 10, now: t0)
+            try await store.put(.runtime, "flow.x", 2, ttl: 10, now: t0)
+            try await store.put(.system, "gate/r/b", 3, ttl: 100, now: t0)
+            try await store.put(.system, "gate/r/c", 4, ttl: nil, now: t0)
+            try expectEqual(try await store.purgeExpiredEntries(now: t0.addingTimeInterval(50)), 2, "purged")
+            // Gone for good: not even a reader with an earlier clock sees them.
+            try expect(try await store.get(.system, "gate/r/a", now: t0) == nil, "purged entry")
+            try expect(try await store.get(.runtime, "flow.x", now: t0) == nil, "purged entry of the other bucket")
+            try expectEqual(try await store.list(.system, prefix: "gate/r/", now: t0.addingTimeInterval(50)).map(\.key), ["gate/r/b", "gate/r/c"], "live")
+        },
         Case(name: "key-value: put, get, TTL, delete, prefix listing, buckets apart") { store in
             let e1 = try await store.put(.runtime, "flow.a", 1, ttl: nil, now: t0)
             let e2 = try await store.put(.runtime, "flow.b", ["v": true], ttl: 5, now: t0)

@@ -82,8 +82,7 @@ struct RunsCommand: AsyncParsableCommand {
                 var tasks = RunsCommand.taskTree(definition, attempts: attempts, checkpoints: checkpoints)
                 let log = events ? try await store.events(runID: id) : []
                 let gates = try await Gates(store: store).gates(run: id)
-                // An attempt parked at a pending gate is not running: it waits.
-                let waiting = Set(gates.filter { $0["status"] == "pending" }.map(Gates.gateName))
+                let waiting = Gates.waiting(gates)
                 for i in tasks.indices where tasks[i].status == "running" && waiting.contains(tasks[i].name) { tasks[i].status = "waiting" }
                 if json {
                     var o = run.json.objectValue ?? [:]

@@ -222,7 +222,15 @@ public final class DurableRunner: Sendable {
         record.error = reason
         try await store.commit(StoreBatch(runs: [record], events: [.init(runID: runID, event: ["type": "run_cancelled",
                                                                                              "run": .string(runID)])]))
+        await retireGates(record)
         return record
+    }
+
+    /// Closes a finished run's gates and starts their retention. Best effort: the run has
+    /// ended either way; a store problem here leaves its gates without an expiry.
+    private func retireGates(_ record: RunRecord) async {
+        let clock = engine.clock
+        try? await Gates(store: store, now: { clock.now() }).retire(run: record.id, ending: record.status)
     }
 
     // MARK: - Workers
@@ -259,9 +267,13 @@ public final class DurableRunner: Sendable {
         }
     }
 
-    /// Expired cached results are deleted, not only skipped: once when a process starts running.
+    /// Expired cached results and key-value entries (finished runs' gates among them) are
+    /// deleted, not only skipped: once when a process starts running.
     private func purgeOnce() async throws {
-        if !purged.exchange(true, ordering: .relaxed) { _ = try await store.purgeExpiredResults(now: now) }
+        if !purged.exchange(true, ordering: .relaxed) {
+            _ = try await store.purgeExpiredResults(now: now)
+            _ = try await store.purgeExpiredEntries(now: now)
+        }
     }
 
     /// Claims one run and executes it; nil when nothing was claimable.
@@ -376,6 +388,7 @@ public final class DurableRunner: Sendable {
             if case .leaseLost(let why) = error { return Outcome(record: record, ending: .lost(why), summary: summary) }
             throw error
         }
+        if record.status.isFinal { await retireGates(record) }
         return Outcome(record: record, ending: .finished, result: record.status == .completed ? report?.resultValue : nil, summary: summary)
     }
 

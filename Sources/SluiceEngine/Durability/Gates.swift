@@ -18,6 +18,11 @@ public struct Gates: Sendable {
         self.now = now
     }
 
+    /// How long a finished run's gates and token links are kept (7 days): a late decision or
+    /// signal is still refused with its reason, and `runs show` lists them; then they expire
+    /// and a process's start-up purge deletes them.
+    public static let retention: Double = 7 * 86_400
+
     static func key(run: String, task: String) -> String { "gate/\(run)/\(task)" }
     static func tokenKey(_ token: String) -> String { "signal/\(token)" }
 
@@ -38,6 +43,12 @@ public struct Gates: Sendable {
     public static func gateName(_ gate: Value) -> String {
         let stored = gate["task"]?.textValue ?? ""
         return stored.hasSuffix("#gate") ? String(stored.dropLast(5)) : stored
+    }
+
+    /// The tasks (`task` or `task@i`) parked at a pending gate among `gates`: their last attempt
+    /// is not running, it waits.
+    public static func waiting(_ gates: [Value]) -> Set<String> {
+        Set(gates.filter { $0["status"] == "pending" }.map(gateName))
     }
 
     /// The command that approves gate `gate` (the gate's item key) of a run.
@@ -93,6 +104,9 @@ public struct Gates: Sendable {
             throw GateError("token '\(token)' arrived too late: its gate timed out and now waits for a new token")
         }
         guard entry.value["status"] == "pending" else {
+            if entry.value["status"] == "closed" {
+                throw GateError("token '\(token)' can no longer be used: \(entry.value["comment"]?.textValue ?? "its run ended")")
+            }
             if entry.value["status"] == "timed_out" || entry.value["status"] == "retrying" {
                 throw GateError("token '\(token)' arrived too late: its gate timed out at \(Self.time(entry.value["decided_at"]))")
             }
@@ -113,6 +127,32 @@ public struct Gates: Sendable {
         try await requeue(runID, audit: AuditEntry(time: now(), actor: actor, action: "gate.signalled", target: runID,
                                                    detail: ["task": gate["task"] ?? .null, "token": .string(token)]))
         return gate
+    }
+
+    /// A run ended (completed, failed or cancelled): its gates still pending are closed, and
+    /// they and their token links expire after `retention`.
+    public func retire(run runID: String, ending: RunStatus) async throws {
+        let t = now()
+        for entry in try await store.list(.system, prefix: "gate/\(runID)/", now: t) {
+            var gate = entry.value
+            if gate["status"] == "pending", let deadline = gate["deadline"]?.doubleValue, deadline <= t.timeIntervalSince1970 {
+                // Its on_timeout ended it (the run resumed after the deadline): say so.
+                gate["status"] = "timed_out"
+                gate["decided_at"] = .double(deadline)
+            } else if gate["status"] == "pending" || gate["status"] == "retrying" {
+                gate["status"] = "closed"
+                gate["decided_at"] = .double(t.timeIntervalSince1970)
+                gate["comment"] = .string("the run ended (\(ending)) before a decision")
+            }
+            _ = try await store.compareAndSet(.system, entry.key, gate, revision: entry.revision, ttl: Self.retention, now: t)
+            if let token = gate["token"]?.stringValue { try await expireLink(token, of: entry.key, now: t) }
+        }
+    }
+
+    /// Gives the link of `token` to `gateKey` the retention TTL (a link another gate took is left alone).
+    func expireLink(_ token: String, of gateKey: String, now t: Date) async throws {
+        guard let link = try await store.get(.system, Self.tokenKey(token), now: t), link.value["gate"]?.stringValue == gateKey else { return }
+        _ = try await store.compareAndSet(.system, link.key, link.value, revision: link.revision, ttl: Self.retention, now: t)
     }
 
     /// Gates whose deadline passed while their run waited: marked timed out (their `on_timeout`
@@ -152,6 +192,7 @@ public struct Gates: Sendable {
     static func alreadyDecided(_ gate: Value) -> String {
         let status = gate["status"]?.textValue ?? "decided"
         if status == "timed_out" { return "the gate timed out at \(time(gate["decided_at"])); it can no longer be decided" }
+        if status == "closed" { return "\(gate["comment"]?.textValue ?? "the run ended"); the gate can no longer be decided" }
         return "already \(status) by \(gate["decided_by"]?.textValue ?? "someone") at \(time(gate["decided_at"]))"
     }
 
@@ -234,7 +275,7 @@ struct GateRequest: Sendable {
         if gate["status"] == "retrying" {
             // The upstream task ran again: wait anew, with a new token.
             try await open(run: run, key: key, task: task, input: input, wait: gate["wait"]?.intValue.map(Int.init) ?? 1,
-                           replacing: entry.revision, store: store, now: now)
+                           replacing: entry.revision, replaced: gate, store: store, now: now)
         }
         var status = gate["status"]?.stringValue ?? "pending"
         if status == "pending", let deadline = gate["deadline"]?.doubleValue, now.timeIntervalSince1970 >= deadline { status = "timed_out" }
@@ -271,7 +312,7 @@ extension GateRequest {
     /// Creates the gate (wait number `wait`; over the entry at `replacing` for a retry) and
     /// suspends the run at it.
     private func open(run: RunState, key: String, task: String, input: Event, wait: Int, replacing revision: Int64?,
-                      store: any Store, now: Date) async throws -> Never {
+                      replaced: Value? = nil, store: any Store, now: Date) async throws -> Never {
         let gateKey = Gates.key(run: run.id, task: key)
         var gate: Value.Object = ["kind": .string(kind.rawValue), "status": "pending", "run": .string(run.id), "task": .string(key),
                                   "message": .string(message), "context": context ?? input.data, "created": .double(now.timeIntervalSince1970),
@@ -284,6 +325,10 @@ extension GateRequest {
         var hint = Gates.approveHint(run: run.id, gate: key)
         if kind == .signal {
             let token = self.token ?? Gates.newToken()
+            // The previous wait's token now only answers "too late", for as long as finished gates are kept.
+            if revision != nil, let previous = replaced?["token"]?.stringValue, previous != token {
+                try await Gates(store: store, now: { now }).expireLink(previous, of: gateKey, now: now)
+            }
             // A configured token waits again under the same name: its link moves to the new wait.
             if revision != nil, let link = try await store.get(.system, Gates.tokenKey(token), now: now), link.value["gate"]?.stringValue == gateKey {
                 try await store.delete(.system, Gates.tokenKey(token), now: now)

@@ -214,6 +214,18 @@ public final class MemoryStore: Store {
         }
     }
 
+    public func purgeExpiredEntries(now: Date) async throws -> Int {
+        state.withLock { s in
+            var gone = 0
+            for bucket in Array(s.kv.keys) {
+                let before = s.kv[bucket]?.count ?? 0
+                s.kv[bucket] = s.kv[bucket]?.filter { $0.value.expires.map { $0 > now } ?? true }
+                gone += before - (s.kv[bucket]?.count ?? 0)
+            }
+            return gone
+        }
+    }
+
     public func list(_ bucket: KVBucket, prefix: String, now: Date) async throws -> [KVEntry] {
         state.withLock { s in
             (s.kv[bucket] ?? [:]).values.filter { e in

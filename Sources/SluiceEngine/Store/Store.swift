@@ -79,6 +79,8 @@ public protocol Store: Sendable {
     func delete(_ bucket: KVBucket, _ key: String, now: Date) async throws -> Bool
     /// Live entries whose key starts with `prefix`, sorted by key.
     func list(_ bucket: KVBucket, prefix: String, now: Date) async throws -> [KVEntry]
+    /// Deletes expired entries of every bucket (they are already invisible); answers how many went.
+    func purgeExpiredEntries(now: Date) async throws -> Int
     /// Changes to keys under `prefix` after the entries the caller has seen: entries whose
     /// revision is above `afterRevision` (deletions are not reported). A backend may poll.
     func changes(_ bucket: KVBucket, prefix: String, afterRevision: Int64, now: Date) async throws -> [KVEntry]

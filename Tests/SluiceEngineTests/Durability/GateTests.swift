@@ -117,4 +117,58 @@ struct GateTests {
                     "\(outcome.record.error ?? "")")
         }
     }
+
+    // MARK: pruning
+
+    @Test("A finished run's gates and token links expire after the retention time and are purged")
+    func finishedRunGatesExpire() async throws {
+        let rig = try GateRig("""
+            flow:
+              name: trade
+              tasks:
+                - approval: {name: sign_off}
+                - signal: {name: settled}
+            """)
+        let id = try await rig.runner.start(rig.plan, source: rig.source).record.id
+        try await rig.gates.decide(run: id, approve: true, actor: "test", comment: nil)
+        #expect(try await rig.runner.resume(runID: id).record.status == .waitingSignal)
+        let token = try #require(try await rig.gates.gates(run: id).first { $0["kind"] == "signal" }?["token"]?.stringValue)
+        let pending = try await rig.store.list(.system, prefix: "gate/\(id)/", now: rig.clock.now())
+        #expect(pending.count == 2 && pending.allSatisfy { $0.expires == nil }, "gates of a waiting run do not expire: \(pending)")
+        try await rig.gates.signal(token: token, payload: 1, actor: "test")
+        #expect(try await rig.runner.resume(runID: id).record.status == .completed)
+
+        // Kept for the retention time: a late signal still gets the reason.
+        let ended = rig.clock.now()
+        let kept = try await rig.store.list(.system, prefix: "gate/\(id)/", now: ended)
+        #expect(kept.count == 2)
+        #expect(kept.allSatisfy { $0.expires == ended.addingTimeInterval(Gates.retention) }, "\(kept)")
+        #expect(try await rig.store.get(.system, "signal/\(token)", now: ended)?.expires == ended.addingTimeInterval(Gates.retention))
+        await #expect(throws: GateError.self) { try await rig.gates.signal(token: token, payload: 2, actor: "test") }
+
+        rig.clock.advance(by: .seconds(Gates.retention + 1))
+        #expect(try await rig.gates.gates(run: id).isEmpty)
+        #expect(try await rig.store.purgeExpiredEntries(now: rig.clock.now()) == 3, "two gates and one token link")
+        #expect(try await rig.store.list(.system, prefix: "gate/\(id)/", now: ended).isEmpty, "deleted, not only expired")
+        #expect(try await rig.store.get(.system, "signal/\(token)", now: ended) == nil)
+    }
+
+    @Test("Cancelling a waiting run closes its gate: the token is refused with the reason, and expires like any finished run's")
+    func cancelledRunClosesGate() async throws {
+        let rig = try GateRig(retryingSignalYAML)
+        let id = try await rig.runner.start(rig.plan, source: rig.source).record.id
+        let token = try #require(try await rig.gate(id)["token"]?.stringValue)
+        _ = try await rig.runner.cancel(runID: id)
+        let gate = try await rig.gate(id)
+        #expect(gate["status"] == "closed")
+        do {
+            try await rig.gates.signal(token: token, payload: 1, actor: "test")
+            Issue.record("a closed gate took a signal")
+        } catch let error as GateError {
+            #expect(error.description.contains("can no longer be used: the run ended (cancelled)"), "\(error)")
+        }
+        rig.clock.advance(by: .seconds(Gates.retention + 1))
+        #expect(try await rig.store.get(.system, "signal/\(token)", now: rig.clock.now()) == nil)
+        #expect(try await rig.gates.gates(run: id).isEmpty)
+    }
 }
