@@ -53,41 +53,45 @@ final class LiveEvents: EngineEventSink {
         metrics.record(event)
         let limit = eventsPerRun
         state.withLock { s in
+            // One lookup per event; the run is changed in place (copying it out and back would
+            // copy its event list each time).
             if event.kind == .runStarted {
                 if s.runs[event.runID] == nil {
                     s.order.append(event.runID)
                     s.runs[event.runID] = RecentRun(id: event.runID, flow: event.flow, status: "running", started: event.timestamp, events: [])
+                    if s.order.count > maxRuns + maxRuns / 4 { evict(&s) }
                 }
-                s.runs[event.runID]!.status = "running"
-                s.runs[event.runID]!.ended = nil
-                Self.append(event, to: &s.runs[event.runID]!, limit: limit)
-                if s.order.count > maxRuns + maxRuns / 4 { evict(&s) }
-                return
             }
-            // Mutated in place: copying a run out and back would copy its event list each time.
-            guard s.runs[event.runID] != nil else { return }
-            switch event.kind {
-            case .runCompleted:
-                s.runs[event.runID]!.status = "completed"
-                s.runs[event.runID]!.ended = event.timestamp
-            case .runFailed:
-                s.runs[event.runID]!.status = event.message == "cancelled" ? "cancelled" : "failed"
-                s.runs[event.runID]!.ended = event.timestamp
-                s.runs[event.runID]!.error = event.message
-                s.runs[event.runID]!.failedTask = event.task
-            case .runSuspended:
-                s.runs[event.runID]!.status = "suspended"
-                s.runs[event.runID]!.ended = event.timestamp
-                s.runs[event.runID]!.error = event.message
-            default: break
-            }
-            Self.append(event, to: &s.runs[event.runID]!, limit: limit)
+            guard let index = s.runs.index(forKey: event.runID) else { return }
+            Self.update(&s.runs.values[index], with: event, limit: limit)
         }
         guard subscriberCount.load(ordering: .relaxed) > 0 else { return }
         let targets = state.withLock { s in
             s.subscribers.values.filter { ($0.flow == nil || $0.flow == event.flow) && ($0.run == nil || $0.run == event.runID) }.map(\.continuation)
         }
         for continuation in targets { continuation.yield(event) }
+    }
+
+    private static func update(_ run: inout RecentRun, with event: EngineEvent, limit: Int) {
+        switch event.kind {
+        case .runStarted:
+            run.status = "running"
+            run.ended = nil
+        case .runCompleted:
+            run.status = "completed"
+            run.ended = event.timestamp
+        case .runFailed:
+            run.status = event.message == "cancelled" ? "cancelled" : "failed"
+            run.ended = event.timestamp
+            run.error = event.message
+            run.failedTask = event.task
+        case .runSuspended:
+            run.status = "suspended"
+            run.ended = event.timestamp
+            run.error = event.message
+        default: break
+        }
+        append(event, to: &run, limit: limit)
     }
 
     private static func append(_ event: EngineEvent, to run: inout RecentRun, limit eventsPerRun: Int) {

@@ -295,10 +295,13 @@ final class FlowExecution: Sendable {
         }
     }
 
+    /// Whether a gather may stop work at scatter position `scatter` (else `stoppable` is not needed).
+    func mayStop(_ scatter: [ScatterFrame]) -> Bool { gathers && !scatter.isEmpty }
+
     /// Runs `body` (an item's attempt, or its wait before a retry) so that stopping its scatter
     /// cancels it. Outside a scatter, or in a flow without a gather, it just runs `body`.
     func stoppable<T: Sendable>(_ scatter: [ScatterFrame], _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        guard gathers, !scatter.isEmpty else { return try await body() }
+        guard mayStop(scatter) else { return try await body() }
         let task = Task { try await body() }
         let frames = scatter.map(\.id)
         let cancel: @Sendable () -> Void = { task.cancel() }

@@ -106,9 +106,11 @@ final class RunState: Sendable {
         self.prefix = prefix
         self.startedAt = startedAt
         self.execution = execution
+        self.id = durable?.id ?? prefix + "-" + String(number)
     }
 
-    var id: String { durable?.id ?? "\(prefix)-\(number)" }
+    /// Made once: every event of the run carries it.
+    let id: String
 
     var isFailed: Bool { failedFlag.load(ordering: .relaxed) }
 

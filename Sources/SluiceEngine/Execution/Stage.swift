@@ -367,9 +367,14 @@ final class Stage: Sendable {
                     activeAttempts.subtract(1, ordering: .relaxed)
                     execution.parallelLimiter?.release()
                 }
-                let event = envelope.event
-                let output = try await execution.stoppable(envelope.scatter) {
-                    try await self.limited(run) { try await self.attemptOnce(processor, event, context) }
+                let output: TaskOutput
+                if execution.mayStop(envelope.scatter) {
+                    let event = envelope.event
+                    output = try await execution.stoppable(envelope.scatter) {
+                        try await self.limited(run) { try await self.attemptOnce(processor, event, context) }
+                    }
+                } else {
+                    output = try await limited(run) { try await attemptOnce(processor, envelope.event, context) }
                 }
                 var materialization: Materialization?
                 if let asset {

@@ -14,7 +14,7 @@ public struct WebhookRequest: Sendable {
     public var body: [UInt8]
 
     public init(method: String, path: String, query: String = "", headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
-        self.method = method.uppercased()
+        self.method = method.utf8.contains(where: { $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") }) ? method.uppercased() : method
         self.path = path
         self.query = query
         self.headers = headers
@@ -30,9 +30,18 @@ public struct WebhookRequest: Sendable {
         }
     }
 
-    /// The first header of that name, compared without case.
+    /// The first header of that name, compared without case (header names are ASCII).
     public func header(_ name: String) -> String? {
-        headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+        headers.first { Self.sameASCIIIgnoringCase($0.name, name) }?.value
+    }
+
+    static func sameASCIIIgnoringCase(_ a: String, _ b: String) -> Bool {
+        guard a.utf8.count == b.utf8.count else { return false }
+        for (x, y) in zip(a.utf8, b.utf8) where x != y {
+            // ASCII letters differ by 0x20 between cases; anything else must match exactly.
+            guard x | 0x20 == y | 0x20, (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(x | 0x20) else { return false }
+        }
+        return true
     }
 }
 
@@ -105,6 +114,10 @@ public final class WebhookRouter: Sendable {
 
     /// Normalizes a configured path: one leading slash, no trailing one.
     public static func normalize(_ path: String) -> String {
+        // Most paths already are: a leading slash, no trailing one, no surrounding spaces.
+        let u = path.utf8
+        if u.first == UInt8(ascii: "/"), let last = u.last,
+           u.count == 1 || (last != UInt8(ascii: "/") && last != UInt8(ascii: " ") && last != UInt8(ascii: "\t")) { return path }
         var p = path.trimmingCharacters(in: .whitespaces)
         if !p.hasPrefix("/") { p = "/" + p }
         while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
