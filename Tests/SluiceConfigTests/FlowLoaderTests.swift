@@ -74,6 +74,28 @@ struct FlowLoaderTests {
         #expect(found[0].hasPrefix("f.yaml:4:"))
     }
 
+    @Test("Aliases that expand a small file into a huge tree, and deep nesting, are refused with a position")
+    func yamlExpansionLimits() {
+        // Nine levels of ten aliases each name 10^9 strings in a few hundred bytes.
+        var bomb = "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+        for level in 1...9 {
+            bomb += "a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", ") + "]\n"
+        }
+        bomb += "flow:\n  tasks:\n    - log: {name: a}\n"
+        let found = errors(bomb)
+        #expect(found.count == 1)
+        #expect(found.first?.contains("too many values") == true)
+        #expect(found.first?.hasPrefix("f.yaml:") == true)
+
+        let deep = "flow:\n  tasks:\n    - log: {name: a, message: " + String(repeating: "[", count: 300) + String(repeating: "]", count: 300) + "}\n"
+        let deepErrors = errors(deep)
+        #expect(deepErrors.count == 1)
+        #expect(deepErrors.first?.contains("nests deeper than") == true)
+
+        // Aliases within the budget still work.
+        #expect(errors("flow:\n  tasks:\n    - log: {name: a, level: &l info}\n    - log: {name: b, level: *l}\n") == [])
+    }
+
     @Test("Tasks without depends_on follow the previous task; depends_on makes a DAG")
     func implicitChain() throws {
         let flow = try loader.load(text: """

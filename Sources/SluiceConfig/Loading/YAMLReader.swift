@@ -16,14 +16,32 @@ public enum YAMLReader {
             throw FlowErrors([FlowError(.syntax, "invalid YAML: \(error)", at: SourceLocation(file: file, line: 1, column: 1))])
         }
         guard let node else { return nil }
-        return try convert(node, file: file)
+        var budget = Limits(nodes: max(Limits.minimumNodes, text.utf8.count * Limits.nodesPerByte))
+        return try convert(node, file: file, depth: 0, budget: &budget)
+    }
+
+    /// Bounds on the tree a document may expand to. Aliases share a node, so a few lines can
+    /// name billions of nodes ("billion laughs"); deep nesting could exhaust the stack.
+    struct Limits {
+        /// A document may expand to this many nodes per byte of its text, or `minimumNodes`.
+        static let nodesPerByte = 16
+        static let minimumNodes = 100_000
+        static let maxDepth = 256
+        var nodes: Int
     }
 
     private static func location(_ mark: Mark?, _ file: String) -> SourceLocation {
         SourceLocation(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1)
     }
 
-    private static func convert(_ node: Node, file: String) throws(FlowErrors) -> SourceNode {
+    private static func convert(_ node: Node, file: String, depth: Int, budget: inout Limits) throws(FlowErrors) -> SourceNode {
+        budget.nodes -= 1
+        if budget.nodes < 0 {
+            throw FlowErrors([FlowError(.syntax, "YAML expands to too many values (more than \(Limits.nodesPerByte) per byte of the file, or \(Limits.minimumNodes)); are aliases (*name) repeating a large anchor?", at: location(node.mark, file))])
+        }
+        if depth > Limits.maxDepth {
+            throw FlowErrors([FlowError(.syntax, "YAML nests deeper than \(Limits.maxDepth) levels", at: location(node.mark, file))])
+        }
         switch node {
         case .scalar(let scalar):
             let quoted = scalar.style != .plain
@@ -31,7 +49,7 @@ public enum YAMLReader {
             return SourceNode(.scalar(value), at: location(scalar.mark, file), isQuotedString: quoted)
         case .sequence(let sequence):
             var elements: [SourceNode] = []
-            for element in sequence { elements.append(try convert(element, file: file)) }
+            for element in sequence { elements.append(try convert(element, file: file, depth: depth + 1, budget: &budget)) }
             return SourceNode(.sequence(elements), at: location(sequence.mark, file))
         case .mapping(let mapping):
             var members: [SourceNode.Member] = []
@@ -48,7 +66,7 @@ public enum YAMLReader {
                     continue
                 }
                 seen[keyScalar.string] = keyLocation
-                members.append(.init(key: keyScalar.string, keyLocation: keyLocation, value: try convert(value, file: file)))
+                members.append(.init(key: keyScalar.string, keyLocation: keyLocation, value: try convert(value, file: file, depth: depth + 1, budget: &budget)))
             }
             if !errors.isEmpty { throw FlowErrors(errors) }
             return SourceNode(.mapping(members), at: location(mapping.mark, file))
