@@ -28,6 +28,8 @@ public struct ServeConfig: Sendable {
     public var workerConcurrency = 4
     /// Seconds a run's claim lasts without a heartbeat.
     public var claimTTL: Double = 15
+    /// How long a new connection may take to send its first request head before it is closed.
+    public var firstRequestTimeout: Duration = .seconds(30)
     /// How long a shutdown waits for runs in flight.
     public var gracePeriod: Duration = .seconds(30)
     /// How often flow files are checked for changes; zero turns hot reload off.
@@ -53,6 +55,9 @@ public struct ServeConfig: Sendable {
         Key(path: "server.port", kind: .int, summary: "port to listen on (0: any free port)") { $0.port = Int($1.intValue!) },
         Key(path: "server.api_token", kind: .string, summary: "token the API requires") { $0.apiToken = $1.stringValue! },
         Key(path: "server.max_body_bytes", kind: .int, summary: "largest API request body") { $0.maxBodyBytes = Int($1.intValue!) },
+        Key(path: "server.first_request_timeout", kind: .duration, summary: "time a new connection has to send a request") {
+            $0.firstRequestTimeout = Duration(parsing: $1.stringValue!)!
+        },
         Key(path: "retry.max_attempts", kind: .int, summary: "attempts for tasks without retry") { $0.retryAttempts = Int($1.intValue!) },
         Key(path: "retry.initial_backoff", kind: .duration, summary: "first retry delay") { $0.retryInitialBackoff = Duration(parsing: $1.stringValue!)! },
         Key(path: "retry.max_backoff", kind: .duration, summary: "longest retry delay") { $0.retryMaxBackoff = Duration(parsing: $1.stringValue!)! },

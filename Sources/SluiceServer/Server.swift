@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import NIOCore
@@ -96,8 +97,12 @@ public final class SluiceServer: Sendable {
         let live = self.live, config = self.config, logger = self.logger
         let app = Application(
             responder: responder,
-            server: .http1WebSocketUpgrade { request, _, _ in
-                await api.webSocketUpgrade(request)
+            server: HTTPServerBuilder { responder in
+                GuardedChildChannel(
+                    inner: HTTP1WebSocketUpgradeChannel(responder: responder, configuration: .init()) { request, _, _ in
+                        await api.webSocketUpgrade(request)
+                    },
+                    firstRequestTimeout: .nanoseconds(Int64(config.firstRequestTimeout / .nanoseconds(1))))
             },
             configuration: ApplicationConfiguration(address: .hostname(config.host, port: config.port), serverName: "sluice"),
             onServerRunning: { channel in

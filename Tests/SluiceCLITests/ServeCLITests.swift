@@ -265,6 +265,49 @@ struct ServeCLITests {
         #expect(throws: (any Error).self) { try HTTPReply.send(port: port, method: "GET", path: "/health/live", headers: [:], body: [], timeout: 2) }
     }
 
+    @Test("Bytes that are not HTTP get a 400 JSON error; a silent connection is closed after first_request_timeout and does not hold up shutdown")
+    func connectionGuard() throws {
+        let dir = try CLI.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.write(dir, "hello.yaml", Self.hook("hello", path: "/hooks/hello"))
+        let server = try Self.serve(dir, environment: ["SLUICE_SERVER_FIRST_REQUEST_TIMEOUT": "2s"])
+        func exchange(_ bytes: String) throws -> [UInt8] {
+            let fd = try HTTPReply.connect(port: server.port, timeout: 20)
+            defer { close(fd) }
+            if !bytes.isEmpty { HTTPReply.write(fd, Array(bytes.utf8)) }
+            var data: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if n < 0 { throw ServeError("the connection was neither answered nor closed") }
+                if n == 0 { return data }
+                data += buffer[..<n]
+            }
+        }
+        for garbage in ["GARBAGE\r\n\r\n", "POST /hooks/hello HTTP/1.1\r\nHost: x\r\nContent-Length: many\r\n\r\n"] {
+            let reply = try HTTPReply.parse(try exchange(garbage), what: garbage)
+            #expect(reply.status == 400)
+            #expect(reply.header("connection") == "close")
+            let error = try Value.parseJSON(reply.text)
+            #expect(error["error"]?["code"]?.stringValue == "bad_request", "\(reply.text)")
+        }
+        // Nothing sent: the server closes the connection (recv returns 0 before the 20 s timeout).
+        #expect(try exchange("") == [])
+        // A valid request is still answered after all that.
+        #expect(try server.request("POST", "/hooks/hello", body: #"{"name": "x"}"#).status == 200)
+
+        #expect(server.stop() == 0)
+
+        // A connection that stays silent (with a long timeout) does not keep the server from
+        // stopping: it exits on SIGTERM while the connection is still open (stop() gives nil
+        // when it had to SIGKILL).
+        let server2 = try Self.serve(dir, environment: ["SLUICE_SERVER_FIRST_REQUEST_TIMEOUT": "10m"])
+        let silent = try HTTPReply.connect(port: server2.port, timeout: 60)
+        defer { close(silent) }
+        usleep(300_000)
+        #expect(server2.stop(seconds: 30) == 0, "\(server2.output)")
+    }
+
     @Test("The API: flows, validation, runs started, listed, shown, retried and cancelled; tasks; health; metrics; JSON errors")
     func api() throws {
         let dir = try Self.setUp([
