@@ -138,7 +138,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SluiceTestingTests", dependencies: ["SluiceTesting"]),
-        .testTarget(name: "SluiceSQLiteTests", dependencies: ["SluiceSQLite", "SluiceTesting"]),
+        .testTarget(name: "SluiceSQLiteTests", dependencies: ["SluiceSQLite", "SluiceTesting", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "SluicePostgresTests",
             dependencies: ["SluicePostgres", "SluiceTesting", .product(name: "PostgresNIO", package: "postgres-nio")]
