@@ -144,6 +144,6 @@ let package = Package(
             dependencies: ["SluicePostgres", "SluiceTesting", .product(name: "PostgresNIO", package: "postgres-nio")]
         ),
         .testTarget(name: "SluiceScriptTests", dependencies: ["SluiceScript", "SluiceCore", "SluiceTesting"]),
-        .testTarget(name: "SluiceCLITests", dependencies: ["SluiceCore"]),
+        .testTarget(name: "SluiceCLITests", dependencies: ["SluiceCore", .product(name: "GRDB", package: "GRDB.swift")]),
     ]
 )

@@ -12,6 +12,8 @@ public struct PostgresTableIOManager: IOManager {
     let tables: PostgresTables
     public let table: String
 
+    private static let dialect = TableMapping.Dialect.postgres
+
     private var qualified: String { TableMapping.quoted(tables.schema) + "." + TableMapping.quoted(table) }
     private var partitions: String { TableMapping.quoted(tables.schema) + "." + TableMapping.quoted(TableMapping.partitionsTable) }
 
@@ -40,9 +42,10 @@ public struct PostgresTableIOManager: IOManager {
                             PRIMARY KEY (table_name, partition))
                         """)
                 }
-                let layout = TableMapping.encode(value, partition: partition, existing: try dataColumns(columns), dialect: .postgres)
+                let existing = try TableMapping.dataColumns(columns, table: table, dialect: Self.dialect)
+                let layout = TableMapping.encode(value, partition: partition, existing: existing, dialect: Self.dialect)
                 for column in layout.added {
-                    try await execute(c, "ALTER TABLE \(qualified) ADD COLUMN \(TableMapping.quoted(column.name)) \(Self.type(column.kind))")
+                    try await execute(c, "ALTER TABLE \(qualified) ADD COLUMN \(TableMapping.quoted(column.name)) \(Self.dialect.type(column.kind))")
                 }
                 try await PostgresStore.rows(c, PostgresQuery(unsafeSQL: "DELETE FROM \(qualified) WHERE partition = $1",
                                                               binds: Self.bindings([.text(partition)])))
@@ -65,7 +68,7 @@ public struct PostgresTableIOManager: IOManager {
         let perStatement = max(1, min(Self.maximumRowsPerInsert, Int(UInt16.max) / width))
         let names = layout.columns.map { TableMapping.quoted($0.name) }.joined(separator: ", ")
         // Every parameter is cast to its column's type: a NULL or a string goes into any column.
-        let casts = layout.columns.map { "::" + Self.type($0.kind) }
+        let casts = layout.columns.map { "::" + Self.dialect.type($0.kind) }
         for start in stride(from: 0, to: layout.rows.count, by: perStatement) {
             let batch = layout.rows[start..<min(start + perStatement, layout.rows.count)]
             var sql = "INSERT INTO \(qualified) (\(names)) VALUES "
@@ -97,7 +100,7 @@ public struct PostgresTableIOManager: IOManager {
                 var columns: [TableMapping.Column] = []
                 var rows: [[TableMapping.Cell]] = []
                 if shape != TableMapping.Shape.value.rawValue {
-                    columns = try dataColumns(try await Self.columns(c, tables.schema, table))
+                    columns = try TableMapping.dataColumns(try await Self.columns(c, tables.schema, table), table: table, dialect: Self.dialect)
                     let kinds = columns.map(\.kind) + [.json]
                     // json is read as its text.
                     let selected = zip(columns.map(\.name) + [TableMapping.extraColumn], kinds).map { name, kind in
@@ -146,28 +149,6 @@ public struct PostgresTableIOManager: IOManager {
             return (name: name, type: type)
         }
     }
-
-    private func dataColumns(_ columns: [(name: String, type: String)]) throws -> [TableMapping.Column] {
-        try columns.filter { !TableMapping.systemColumns.contains($0.name) }.map { c in
-            guard let kind = Self.kinds[c.type] else {
-                throw AssetError("column \(c.name) of table \(table) has type \(c.type), which Sluice's table I/O does not write")
-            }
-            return TableMapping.Column(c.name, kind)
-        }
-    }
-
-    private static func type(_ kind: TableMapping.ColumnKind) -> String {
-        switch kind {
-        case .integer: return "bigint"
-        case .real: return "double precision"
-        case .text: return "text"
-        case .boolean: return "boolean"
-        case .bytes: return "bytea"
-        case .json: return "json"
-        }
-    }
-
-    private static let kinds = Dictionary(uniqueKeysWithValues: TableMapping.ColumnKind.allCases.map { (type($0), $0) })
 
     private static func bindings<C: Collection<TableMapping.Cell>>(_ cells: C) -> PostgresBindings {
         var bindings = PostgresBindings(capacity: cells.count)

@@ -10,6 +10,8 @@ public struct SQLiteTableIOManager: IOManager {
     let tables: SQLiteTables
     public let table: String
 
+    private static let dialect = TableMapping.Dialect.sqlite
+
     private static let partitions = TableMapping.partitionsTable
     /// The table's name as SQL: quoted, as it may be a keyword (`order`).
     private var sqlName: String { TableMapping.quoted(table) }
@@ -24,7 +26,7 @@ public struct SQLiteTableIOManager: IOManager {
                     try TableMapping.check(table: table, in: self.tables.path, columnNames: columns.map(\.name))
                 } else {
                     try db.execute(sql: """
-                        CREATE TABLE \(name) (partition TEXT NOT NULL, _row INTEGER NOT NULL, _extra \(Self.type(.json)),
+                        CREATE TABLE \(name) (partition TEXT NOT NULL, _row INTEGER NOT NULL, _extra \(Self.dialect.type(.json)),
                                                PRIMARY KEY (partition, _row))
                         """)
                 }
@@ -33,10 +35,10 @@ public struct SQLiteTableIOManager: IOManager {
                         table_name TEXT NOT NULL, partition TEXT NOT NULL, shape TEXT NOT NULL, value TEXT, rows INTEGER NOT NULL,
                         PRIMARY KEY (table_name, partition))
                     """)
-                let layout = TableMapping.encode(value, partition: partition, existing: try Self.dataColumns(columns ?? [], table),
-                                                 dialect: .sqlite)
+                let existing = try TableMapping.dataColumns(columns ?? [], table: table, dialect: Self.dialect)
+                let layout = TableMapping.encode(value, partition: partition, existing: existing, dialect: Self.dialect)
                 for c in layout.added {
-                    try db.execute(sql: "ALTER TABLE \(name) ADD COLUMN \(TableMapping.quoted(c.name)) \(Self.type(c.kind))")
+                    try db.execute(sql: "ALTER TABLE \(name) ADD COLUMN \(TableMapping.quoted(c.name)) \(Self.dialect.type(c.kind))")
                 }
                 try db.execute(sql: "DELETE FROM \(name) WHERE partition = ?", arguments: [partition])
                 if !layout.rows.isEmpty {
@@ -63,7 +65,9 @@ public struct SQLiteTableIOManager: IOManager {
         let path = tables.path
         return try await run("read asset '\(asset)' from") { pool in
             try await pool.read { db -> Value in
-                guard try db.tableExists(Self.partitions),
+                // Asked of the file, not GRDB's schema cache: another process may have made the table.
+                let recorded = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+                guard try Bool.fetchOne(db, sql: recorded, arguments: [Self.partitions]) != nil,
                       let record = try Row.fetchOne(db, sql: "SELECT shape, value FROM \(Self.partitions) WHERE table_name = ? AND partition = ?",
                                                     arguments: [table, partition]) else {
                     throw TableMapping.missing(asset: asset, partition: partition, table: table, database: path)
@@ -72,7 +76,7 @@ public struct SQLiteTableIOManager: IOManager {
                 var columns: [TableMapping.Column] = []
                 var rows: [[TableMapping.Cell]] = []
                 if shape != TableMapping.Shape.value.rawValue {
-                    columns = try Self.dataColumns(try Self.columns(db, table) ?? [], table)
+                    columns = try TableMapping.dataColumns(try Self.columns(db, table) ?? [], table: table, dialect: Self.dialect)
                     let names = (columns.map(\.name) + [TableMapping.extraColumn]).map(TableMapping.quoted).joined(separator: ", ")
                     let cursor = try Row.fetchCursor(db, sql: "SELECT \(names) FROM \(name) WHERE partition = ? ORDER BY _row",
                                                      arguments: [partition])
@@ -103,30 +107,6 @@ public struct SQLiteTableIOManager: IOManager {
         let rows = try Row.fetchAll(db, sql: "SELECT name, type FROM pragma_table_info(?)", arguments: [table])
         return rows.isEmpty ? nil : rows.map { (name: $0["name"], type: $0["type"]) }
     }
-
-    private static func dataColumns(_ columns: [(name: String, type: String)], _ table: String) throws -> [TableMapping.Column] {
-        try columns.filter { !TableMapping.systemColumns.contains($0.name.lowercased()) }.map { c in
-            guard let kind = kinds[c.type.uppercased()] else {
-                throw AssetError("column \(c.name) of table \(table) has type \(c.type), which Sluice's table I/O does not write")
-            }
-            return TableMapping.Column(c.name, kind)
-        }
-    }
-
-    /// The declared type of a column of each kind. `JSON TEXT` has SQLite's TEXT affinity, so
-    /// JSON such as `1.0` is kept as written, and says what the text is to whoever reads it.
-    private static func type(_ kind: TableMapping.ColumnKind) -> String {
-        switch kind {
-        case .integer: return "INTEGER"
-        case .real: return "REAL"
-        case .text: return "TEXT"
-        case .boolean: return "BOOLEAN"
-        case .bytes: return "BLOB"
-        case .json: return "JSON TEXT"
-        }
-    }
-
-    private static let kinds = Dictionary(uniqueKeysWithValues: TableMapping.ColumnKind.allCases.map { (type($0), $0) })
 
     private static func databaseValue(_ cell: TableMapping.Cell) -> DatabaseValue {
         switch cell {

@@ -40,7 +40,7 @@ package enum TableMapping {
         case null, int(Int64), double(Double), text(String), bool(Bool), bytes([UInt8])
     }
 
-    /// What a database allows in column names and counts.
+    /// What a database allows in column names and counts, and its column types.
     package struct Dialect: Sendable {
         /// The longest column name in UTF-8 bytes (PostgreSQL cuts longer names short).
         package var maxNameBytes: Int
@@ -48,11 +48,34 @@ package enum TableMapping {
         package var maxColumns: Int
         /// SQLite's column names are the same column whatever their ASCII case.
         package var caseInsensitiveNames: Bool
+        /// The SQL type of a column of each kind.
+        package var types: [ColumnKind: String]
 
-        package static let sqlite = Dialect(maxNameBytes: .max, maxColumns: 2000, caseInsensitiveNames: true)
-        package static let postgres = Dialect(maxNameBytes: 63, maxColumns: 1600, caseInsensitiveNames: false)
+        /// `JSON TEXT` has SQLite's TEXT affinity, so JSON such as `1.0` is kept as written (a
+        /// numeric affinity would make it 1), and its first word says what the text is.
+        package static let sqlite = Dialect(maxNameBytes: .max, maxColumns: 2000, caseInsensitiveNames: true, types: [
+            .integer: "INTEGER", .real: "REAL", .text: "TEXT", .boolean: "BOOLEAN", .bytes: "BLOB", .json: "JSON TEXT",
+        ])
+        /// `json` rather than `jsonb` keeps the text as written: key order, `1.0`.
+        package static let postgres = Dialect(maxNameBytes: 63, maxColumns: 1600, caseInsensitiveNames: false, types: [
+            .integer: "bigint", .real: "double precision", .text: "text", .boolean: "boolean", .bytes: "bytea", .json: "json",
+        ])
 
         func key(_ name: String) -> String { caseInsensitiveNames ? name.lowercased() : name }
+
+        package func type(_ kind: ColumnKind) -> String { types[kind]! }
+    }
+
+    /// The data columns (system columns left out) of a table whose columns and SQL types are
+    /// `columns`, in table order. A type Sluice does not write (added by hand) is refused.
+    package static func dataColumns(_ columns: [(name: String, type: String)], table: String, dialect: Dialect) throws -> [Column] {
+        let system = Set(systemColumns.map(dialect.key))
+        return try columns.filter { !system.contains(dialect.key($0.name)) }.map { c in
+            guard let kind = dialect.types.first(where: { $0.value.caseInsensitiveCompare(c.type) == .orderedSame })?.key else {
+                throw AssetError("column \(c.name) of table \(table) has type \(c.type), which Sluice's table I/O does not write")
+            }
+            return Column(c.name, kind)
+        }
     }
 
     package enum Shape: String, Sendable {
