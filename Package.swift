@@ -140,12 +140,12 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SluiceTestingTests", dependencies: ["SluiceTesting"]),
-        .testTarget(name: "SluiceSQLiteTests", dependencies: ["SluiceSQLite", "SluiceTesting"]),
+        .testTarget(name: "SluiceSQLiteTests", dependencies: ["SluiceSQLite", "SluiceTesting", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "SluicePostgresTests",
             dependencies: ["SluicePostgres", "SluiceTesting", .product(name: "PostgresNIO", package: "postgres-nio")]
         ),
         .testTarget(name: "SluiceScriptTests", dependencies: ["SluiceScript", "SluiceCore", "SluiceTesting"]),
-        .testTarget(name: "SluiceCLITests", dependencies: ["SluiceCore"]),
+        .testTarget(name: "SluiceCLITests", dependencies: ["SluiceCore", .product(name: "GRDB", package: "GRDB.swift")]),
     ]
 )

@@ -98,10 +98,10 @@ public final class PostgresStore: Store {
     }
 
     /// The pool every query goes through; it only lends connections while `runner` runs it.
-    private let client: PostgresClient
+    let client: PostgresClient
     private let runner: Task<Void, Never>
     private let signal: ChangeSignal
-    private let configuration: Configuration
+    let configuration: Configuration
 
     private init(configuration: Configuration, client: PostgresClient, runner: Task<Void, Never>) {
         self.configuration = configuration
@@ -304,7 +304,7 @@ public final class PostgresStore: Store {
 
     /// Runs `body` between BEGIN and COMMIT; ROLLBACK when it throws. A connection that cannot
     /// even roll back is closed, so the pool does not lend it out mid-transaction.
-    private static func inTransaction<T>(_ c: PostgresConnection, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+    static func inTransaction<T>(_ c: PostgresConnection, _ body: (PostgresConnection) async throws -> T) async throws -> T {
         try await rows(c, "BEGIN")
         do {
             let result = try await body(c)
@@ -322,7 +322,7 @@ public final class PostgresStore: Store {
 
     /// Runs one statement and reads all of its rows, so its errors surface here.
     @discardableResult
-    private static func rows(_ c: PostgresConnection, _ query: PostgresQuery) async throws -> [PostgresRow] {
+    static func rows(_ c: PostgresConnection, _ query: PostgresQuery) async throws -> [PostgresRow] {
         try await c.query(query, logger: logger).collect()
     }
 

@@ -16,12 +16,20 @@ public final class SQLiteStore: Store {
     /// path and the reason.
     public init(path: String) throws(StoreError) {
         self.path = path
+        pool = try Self.openPool(path: path, what: "the SQLite store", prepare: { db in try Self.migrate(db) })
+    }
+
+    /// Opens a pool on the file at `path` (creating it and its directory), in WAL mode, and
+    /// runs `prepare` in its first write transaction. Processes opening a new file at once can
+    /// find it locked while one of them switches it to WAL (SQLite does not wait on its busy
+    /// timeout for that): they try again, for up to ten seconds. Failures name `what` and `path`.
+    static func openPool(path: String, what: String, prepare: @escaping @Sendable (Database) throws -> Void) throws(StoreError) -> DatabasePool {
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty {
             do {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             } catch {
-                throw .unavailable("cannot create the directory of the SQLite store \(path): \(error.localizedDescription)")
+                throw .unavailable("cannot create the directory of \(what) \(path): \(error.localizedDescription)")
             }
         }
         var config = Configuration()
@@ -30,41 +38,34 @@ public final class SQLiteStore: Store {
         // (kill -9 included); only a power loss may drop the last ones. FULL would fsync every commit.
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         do {
-            pool = try Self.open(path, config)
+            var delay: UInt32 = 2_000
+            let deadline = Date().addingTimeInterval(10)
+            while true {
+                do {
+                    let pool = try DatabasePool(path: path, configuration: config)
+                    try pool.write(prepare)
+                    return pool
+                } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED {
+                    if Date() >= deadline { throw error }
+                    usleep(delay)
+                    delay = min(delay * 2, 100_000)
+                }
+            }
         } catch let error as DatabaseError {
-            throw Self.describe(error, path)
+            throw describe(error, path, what: what)
         } catch let error as StoreError {
             throw error
         } catch {
-            throw .unavailable("cannot open the SQLite store \(path): \(error)")
+            throw .unavailable("cannot open \(what) \(path): \(error)")
         }
     }
 
-    /// Opens the pool and migrates. Processes opening a new file at once can find it locked
-    /// while one of them switches it to WAL (SQLite does not wait on its busy timeout for
-    /// that): they try again, for up to ten seconds.
-    private static func open(_ path: String, _ config: Configuration) throws -> DatabasePool {
-        var delay: UInt32 = 2_000
-        let deadline = Date().addingTimeInterval(10)
-        while true {
-            do {
-                let pool = try DatabasePool(path: path, configuration: config)
-                try pool.write { db in try migrate(db) }
-                return pool
-            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED {
-                if Date() >= deadline { throw error }
-                usleep(delay)
-                delay = min(delay * 2, 100_000)
-            }
-        }
-    }
-
-    static func describe(_ error: DatabaseError, _ path: String) -> StoreError {
+    static func describe(_ error: DatabaseError, _ path: String, what: String = "the SQLite store") -> StoreError {
         switch error.resultCode {
         case .SQLITE_NOTADB, .SQLITE_CORRUPT:
             return .corrupt("\(path) is not a usable SQLite database (\(error.message ?? "\(error.resultCode)"))")
         default:
-            return .unavailable("cannot open the SQLite store \(path): \(error.message ?? "\(error.resultCode)")")
+            return .unavailable("cannot open \(what) \(path): \(error.message ?? "\(error.resultCode)")")
         }
     }
 

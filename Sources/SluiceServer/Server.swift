@@ -33,9 +33,10 @@ public final class SluiceServer: Sendable {
 
     enum Phase: String, Sendable { case starting, ready, stopping }
 
-    /// `environment` is what templates see as `env`. The store is the caller's to close.
+    /// `environment` is what templates see as `env`; `tables` opens the I/O managers of
+    /// `io: {table: ...}` assets (none without it). The store is the caller's to close.
     public init(config: ServeConfig, store: any Store, storeName: String, registry: TaskRegistry, loader: FlowLoader,
-                environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+                environment: [String: String] = ProcessInfo.processInfo.environment, tables: AssetRuntime.TableManagers? = nil) throws {
         if !config.isLoopback && (config.apiToken ?? "").isEmpty {
             throw ConfigError(description: "serving on \(config.host) (beyond loopback) needs an API token: set server.api_token in sluice.yaml or SLUICE_SERVER_API_TOKEN")
         }
@@ -53,6 +54,7 @@ public final class SluiceServer: Sendable {
         engine.taskState = StoreKeyValueCache(store: store, bucket: .system)
         engine.limits = SharedLimits(store: store)
         engine.assets = AssetRuntime(store: store)
+        if let tables { engine.assets.setTableManager(tables) }
         engine.webhooks = webhooks
         let root = config.resolve(config.flows)
         // Stored flows are named by their identity; workers load them the way the catalog does.

@@ -14,19 +14,26 @@ public enum StoreConformance {
         public var description: String { name }
     }
 
-    /// A broken expectation, with what was expected and where in this file.
+    /// A broken expectation, with what was expected and where in the conformance file.
     public struct Failure: Error, CustomStringConvertible {
         public let message: String
+        public let file: String
         public let line: Int
-        public var description: String { "StoreConformance.swift:\(line): \(message)" }
+        public var description: String { "\((file as NSString).lastPathComponent):\(line): \(message)" }
+
+        init(message: String, file: String = #fileID, line: Int) {
+            self.message = message
+            self.file = file
+            self.line = line
+        }
     }
 
-    static func expect(_ condition: Bool, _ message: @autoclosure () -> String, line: Int = #line) throws {
-        if !condition { throw Failure(message: message(), line: line) }
+    static func expect(_ condition: Bool, _ message: @autoclosure () -> String, file: String = #fileID, line: Int = #line) throws {
+        if !condition { throw Failure(message: message(), file: file, line: line) }
     }
 
-    static func expectEqual<T: Equatable>(_ actual: T, _ expected: T, _ what: String, line: Int = #line) throws {
-        if actual != expected { throw Failure(message: "\(what): got \(actual), expected \(expected)", line: line) }
+    static func expectEqual<T: Equatable>(_ actual: T, _ expected: T, _ what: String, file: String = #fileID, line: Int = #line) throws {
+        if actual != expected { throw Failure(message: "\(what): got \(actual), expected \(expected)", file: file, line: line) }
     }
 
     /// A fixed instant the cases count from.

@@ -146,8 +146,9 @@ struct MaterializeCommand: AsyncParsableCommand {
         let flow = try flowOptions.find(asset)
         var sinks: [any EngineEventSink] = []
         if !quiet { sinks.append(events == .json ? JSONEventPrinter() as any EngineEventSink : HumanEventPrinter(color: Console.stderrIsTerminal)) }
-        let status = try await storeOptions.using(besides: flow.path) { store -> Int32 in
-            let runner = try storeOptions.runner(store, sinks: sinks)
+        let status = try await storeOptions.using(besides: flow.path) { opened -> Int32 in
+            let store = opened.store
+            let runner = try storeOptions.runner(opened, sinks: sinks)
             guard let plan = prepared(flow.definition, runner.prepare) else { return ExitStatus.invalidInput }
             let partition = self.partition ?? ""
             let work = Task { () throws -> DurableRunner.Materialized in
@@ -218,7 +219,8 @@ struct AssetsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let flows = flowOptions.load()
-            try await storeOptions.using(besides: flows.first?.path ?? flowOptions.storeAnchor) { store in
+            try await storeOptions.using(besides: flows.first?.path ?? flowOptions.storeAnchor) { opened in
+                let store = opened.store
                 var rows = [["ASSET", "FLOW", "PARTITIONS", "MATERIALIZED", "STALE", "MISSING", "FAILED", "RUNNING"]]
                 for flow in flows {
                     let graph = AssetGraph(flow.definition)
@@ -270,7 +272,8 @@ struct AssetsCommand: AsyncParsableCommand {
                 }
                 return s
             }
-            try await storeOptions.using(besides: flow.path) { store in
+            try await storeOptions.using(besides: flow.path) { opened in
+                let store = opened.store
                 var planner = AssetPlanner(graph: graph, store: store, now: Date())
                 if !json {
                     Console.output("asset \(spec.key) (task \(task) of flow \(flow.definition.name), \(flow.path))")
@@ -333,7 +336,8 @@ struct LineageCommand: AsyncParsableCommand {
     func run() async throws {
         guard !(upstream && downstream) else { throw ValidationError("choose --upstream or --downstream") }
         guard depth >= 1 else { throw ValidationError("--depth must be at least 1") }
-        try await withStore(storeOptions) { store in
+        try await withStore(storeOptions) { opened in
+            let store = opened.store
             let start = try await store.materializations(MaterializationFilter(asset: asset, partitions: [partition], statuses: [.materialized],
                                                                                latestOnly: true, limit: 1)).first
             guard let start else {
@@ -406,8 +410,9 @@ struct BackfillCommand: AsyncParsableCommand {
             } else if from != nil || to != nil {
                 throw ValidationError("give either --from/--to or --partitions, not both")
             }
-            let status = try await storeOptions.using(besides: flow.path) { store -> Int32 in
-                let runner = try storeOptions.runner(store, sinks: [FailurePrinter()])
+            let status = try await storeOptions.using(besides: flow.path) { opened -> Int32 in
+                let store = opened.store
+                let runner = try storeOptions.runner(opened, sinks: [FailurePrinter()])
                 guard let plan = prepared(flow.definition, runner.prepare) else { return ExitStatus.invalidInput }
                 let record: BackfillRecord
                 do {
@@ -439,8 +444,9 @@ struct BackfillCommand: AsyncParsableCommand {
         @OptionGroup var storeOptions: StoreOptions
 
         func run() async throws {
-            let status = try await storeOptions.using(besides: flowOptions.flows) { store -> Int32 in
-                let runner = try storeOptions.runner(store, sinks: [FailurePrinter()])
+            let status = try await storeOptions.using(besides: flowOptions.flows) { opened -> Int32 in
+                let store = opened.store
+                let runner = try storeOptions.runner(opened, sinks: [FailurePrinter()])
                 guard let record = try await runner.backfill(id: id) else {
                     Console.error("error: no backfill '\(id)' in \(storeOptions.location(besides: flowOptions.flows))")
                     return ExitStatus.invalidInput
@@ -469,8 +475,8 @@ struct BackfillCommand: AsyncParsableCommand {
         @OptionGroup var storeOptions: StoreOptions
 
         func run() async throws {
-            try await withStore(storeOptions) { store in
-                let runner = try storeOptions.runner(store, sinks: [])
+            try await withStore(storeOptions) { opened in
+                let runner = try storeOptions.runner(opened, sinks: [])
                 var rows = [["ID", "ASSET", "STATUS", "PARTITIONS", "DONE", "FAILED", "CREATED"]]
                 for b in try await runner.backfills() {
                     let p = try await runner.progress(of: b)
@@ -494,8 +500,9 @@ struct BackfillCommand: AsyncParsableCommand {
         @OptionGroup var storeOptions: StoreOptions
 
         func run() async throws {
-            try await withStore(storeOptions) { store in
-                let runner = try storeOptions.runner(store, sinks: [])
+            try await withStore(storeOptions) { opened in
+                let store = opened.store
+                let runner = try storeOptions.runner(opened, sinks: [])
                 guard let b = try await runner.backfill(id: id) else {
                     Console.error("error: no backfill '\(id)' in \(storeOptions.location(besides: nil))")
                     throw ExitCode(ExitStatus.invalidInput)
@@ -535,8 +542,9 @@ struct BackfillCommand: AsyncParsableCommand {
         @OptionGroup var storeOptions: StoreOptions
 
         func run() async throws {
-            try await withStore(storeOptions) { store in
-                let runner = try storeOptions.runner(store, sinks: [])
+            try await withStore(storeOptions) { opened in
+                let store = opened.store
+                let runner = try storeOptions.runner(opened, sinks: [])
                 let b = try await runner.cancelBackfill(id: id)
                 try await store.appendAudit(AuditEntry(time: Date(), actor: currentActor(), action: "backfill.cancelled", target: id))
                 Console.output("backfill \(b.id) cancelled")

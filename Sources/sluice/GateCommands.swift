@@ -17,8 +17,9 @@ struct GateDecision: ParsableArguments {
     @OptionGroup var storeOptions: StoreOptions
 
     func decide(approve: Bool, comment: String?) async throws {
-        let status = try await storeOptions.using(besides: nil) { store -> Int32 in
-            let runner = try storeOptions.runner(store, sinks: [HumanEventPrinter(color: Console.stderrIsTerminal)])
+        let status = try await storeOptions.using(besides: nil) { opened -> Int32 in
+            let store = opened.store
+            let runner = try storeOptions.runner(opened, sinks: [HumanEventPrinter(color: Console.stderrIsTerminal)])
             do {
                 try await Gates(store: store).decide(run: run, task: task, approve: approve, actor: currentActor(), comment: comment)
             } catch let error as GateError {
@@ -94,8 +95,9 @@ struct SignalCommand: AsyncParsableCommand {
                 throw ExitCode(ExitStatus.invalidInput)
             }
         }
-        let status = try await storeOptions.using(besides: nil) { store -> Int32 in
-            let runner = try storeOptions.runner(store, sinks: [HumanEventPrinter(color: Console.stderrIsTerminal)])
+        let status = try await storeOptions.using(besides: nil) { opened -> Int32 in
+            let store = opened.store
+            let runner = try storeOptions.runner(opened, sinks: [HumanEventPrinter(color: Console.stderrIsTerminal)])
             let gate: Value
             do {
                 gate = try await Gates(store: store).signal(token: token, payload: value, actor: currentActor())

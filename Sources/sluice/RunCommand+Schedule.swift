@@ -10,8 +10,8 @@ extension RunCommand {
     /// worker with --queue) and prints one line.
     func runScheduled(_ definition: FlowDefinition, schedule: ScheduleSpec, sinks: [any EngineEventSink]) async throws {
         let source = try flowSource()
-        let status = try await storeOptions.using(besides: flow) { store in
-            try await startSchedule(definition, schedule, source: source, runner: try storeOptions.runner(store, sinks: sinks))
+        let status = try await storeOptions.using(besides: flow) { opened in
+            try await startSchedule(definition, schedule, source: source, runner: try storeOptions.runner(opened, sinks: sinks))
         }
         if status != ExitStatus.success { throw ExitCode(status) }
     }

@@ -82,15 +82,18 @@ struct RunCommand: AsyncParsableCommand {
             if queue { throw ValidationError("--queue needs a durable store and a flow without a source") }
             let engine = Engine(registry: BuiltinTasks.registry, sinks: sinks)
             let input = inputValue
-            let status = storeOptions.isMemory
-                ? try await runStream(definition, engine: engine, store: nil, input: input)
-                : try await storeOptions.using(besides: flow) { store in
-                    // A stream is not checkpointed, but its scripts' ctx.cache, its schedules'
-                    // state and its leader lease live in the store.
-                    var engine = engine
-                    storeOptions.attachCaches(store, to: &engine)
-                    return try await runStream(definition, engine: engine, store: store, input: input)
+            let status = try await storeOptions.using(besides: flow) { opened in
+                var engine = engine
+                if storeOptions.isMemory {
+                    // Nothing is kept, but table assets with a url still reach their database.
+                    engine.assets.setTableManager(opened.tables.manager)
+                    return try await runStream(definition, engine: engine, store: nil, input: input)
                 }
+                // A stream is not checkpointed, but its scripts' ctx.cache, its schedules'
+                // state and its leader lease live in the store.
+                storeOptions.attachCaches(opened, to: &engine)
+                return try await runStream(definition, engine: engine, store: opened.store, input: input)
+            }
             if status != ExitStatus.success { throw ExitCode(status) }
         } else {
             try await runDurably(definition, input: inputValue, sinks: sinks)
@@ -155,8 +158,8 @@ struct RunCommand: AsyncParsableCommand {
     private func runDurably(_ definition: FlowDefinition, input: Value?, sinks: [any EngineEventSink]) async throws {
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
         let source = try flowSource()
-        let status = try await storeOptions.using(besides: flow) { store in
-            try await execute(definition, source: source, input: input ?? .emptyObject, runner: try storeOptions.runner(store, sinks: sinks))
+        let status = try await storeOptions.using(besides: flow) { opened in
+            try await execute(definition, source: source, input: input ?? .emptyObject, runner: try storeOptions.runner(opened, sinks: sinks))
         }
         if status != ExitStatus.success { throw ExitCode(status) }
     }

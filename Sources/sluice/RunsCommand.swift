@@ -41,7 +41,8 @@ struct RunsCommand: AsyncParsableCommand {
                 }
             }
             let filter = RunFilter(flow: flow, statuses: statuses, limit: limit)
-            try await withStore(storeOptions) { store in
+            try await withStore(storeOptions) { opened in
+                let store = opened.store
                 let runs = try await store.runs(filter)
                 if json {
                     for r in runs { Console.output(r.json.jsonString()) }
@@ -71,7 +72,8 @@ struct RunsCommand: AsyncParsableCommand {
         @OptionGroup var storeOptions: StoreOptions
 
         func run() async throws {
-            try await withStore(storeOptions) { store in
+            try await withStore(storeOptions) { opened in
+                let store = opened.store
                 guard let run = try await store.run(id: id) else {
                     Console.error("error: no run '\(id)' in \(storeOptions.location(besides: nil))")
                     throw ExitCode(ExitStatus.invalidInput)
@@ -126,8 +128,8 @@ struct RunsCommand: AsyncParsableCommand {
         @OptionGroup var storeOptions: StoreOptions
 
         func run() async throws {
-            try await withStore(storeOptions) { store in
-                let record = try await storeOptions.runner(store, sinks: []).cancel(runID: id, reason: reason)
+            try await withStore(storeOptions) { opened in
+                let record = try await storeOptions.runner(opened, sinks: []).cancel(runID: id, reason: reason)
                 Console.output("\(record.id) \(record.status)")
             }
         }
@@ -153,7 +155,7 @@ struct RunsCommand: AsyncParsableCommand {
 }
 
 /// Opens the store, runs `body`, closes it; store errors are printed and exit with status 1.
-func withStore(_ options: StoreOptions, _ body: (any Store) async throws -> Void) async throws {
+func withStore(_ options: StoreOptions, _ body: (OpenStore) async throws -> Void) async throws {
     do {
         try await options.using(besides: nil, body)
     } catch let exit as ExitCode {
@@ -166,8 +168,8 @@ func withStore(_ options: StoreOptions, _ body: (any Store) async throws -> Void
 
 /// Executes a run in this process with the usual event output, and prints its result.
 func runHere(_ options: StoreOptions, _ start: @escaping @Sendable (DurableRunner) async throws -> DurableRunner.Outcome) async throws {
-    try await withStore(options) { store in
-        let runner = try options.runner(store, sinks: [HumanEventPrinter(color: Console.stderrIsTerminal)])
+    try await withStore(options) { opened in
+        let runner = try options.runner(opened, sinks: [HumanEventPrinter(color: Console.stderrIsTerminal)])
         let work = Task { try await start(runner) }
         let interrupts = InterruptHandler { work.cancel() }
         defer { interrupts.stop() }

@@ -57,7 +57,7 @@ struct ServeCommand: AsyncParsableCommand {
         let opened = try await StoreOptions.open(location: storeLocation)
         do {
             let server = try SluiceServer(config: settings, store: opened.store, storeName: storeLocation, registry: BuiltinTasks.registry,
-                                          loader: makeLoader())
+                                          loader: makeLoader(), tables: opened.tables.manager)
             try await server.run()
             BuiltinTasks.killChildProcesses()
             await opened.close()

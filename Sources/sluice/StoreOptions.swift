@@ -27,13 +27,13 @@ struct StoreOptions: ParsableArguments {
         return (dir.isEmpty ? "" : dir + "/") + ".sluice/sluice.db"
     }
 
-    var isMemory: Bool { location(besides: nil) == "memory" }
+    var isMemory: Bool { StoreLocation(location(besides: nil)) == .memory }
 
     /// Opens the store, runs `body` with it, and closes it however `body` ends.
-    func using<T>(besides flowPath: String?, _ body: (any Store) async throws -> T) async throws -> T {
+    func using<T>(besides flowPath: String?, _ body: (OpenStore) async throws -> T) async throws -> T {
         let opened = try await open(besides: flowPath)
         do {
-            let result = try await body(opened.store)
+            let result = try await body(opened)
             await opened.close()
             return result
         } catch {
@@ -50,12 +50,15 @@ struct StoreOptions: ParsableArguments {
     /// Opens the store at `location` (a SQLite path, a postgres:// URL, or memory).
     static func open(location: String) async throws -> OpenStore {
         do {
-            if location == "memory" { return OpenStore(store: MemoryStore(), close: {}) }
-            if location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") {
-                let pg = try await PostgresStore.connect(url: location)
+            switch StoreLocation(location) {
+            case .memory:
+                return OpenStore(store: MemoryStore(), close: {})
+            case .postgres(let url):
+                let pg = try await PostgresStore.connect(url: url)
                 return OpenStore(store: pg, close: { await pg.close() })
+            case .sqlite(let path):
+                return OpenStore(store: try SQLiteStore(path: path), close: {})
             }
-            return OpenStore(store: try SQLiteStore(path: location), close: {})
         } catch {
             Console.error("error: \(error)")
             throw ExitCode(ExitStatus.invalidInput)
@@ -73,20 +76,23 @@ struct StoreOptions: ParsableArguments {
     }
 
     /// Backs scripts' `ctx.cache` (runtime bucket), tasks' state (system bucket) and tasks' rate
-    /// limits and concurrency slots with the store, so every process on it shares them.
-    func attachCaches(_ store: any Store, to engine: inout Engine) {
+    /// limits and concurrency slots with the store, so every process on it shares them; asset
+    /// materializations are recorded in it, and `io: {table: ...}` assets kept in its database.
+    func attachCaches(_ opened: OpenStore, to engine: inout Engine) {
+        let store = opened.store
         engine.cache = StoreKeyValueCache(store: store, bucket: .runtime)
         engine.taskState = StoreKeyValueCache(store: store, bucket: .system)
         engine.limits = SharedLimits(store: store)
         engine.assets = AssetRuntime(store: store)
+        engine.assets.setTableManager(opened.tables.manager)
     }
 
-    /// A runner on `store` that loads stored definitions with the built-in tasks.
-    func runner(_ store: any Store, sinks: [any EngineEventSink]) throws -> DurableRunner {
+    /// A runner on the store that loads stored definitions with the built-in tasks.
+    func runner(_ opened: OpenStore, sinks: [any EngineEventSink]) throws -> DurableRunner {
         var engine = Engine(registry: BuiltinTasks.registry, sinks: sinks)
-        attachCaches(store, to: &engine)
+        attachCaches(opened, to: &engine)
         let loader = makeLoader()
-        return DurableRunner(engine: engine, store: store, options: try runnerOptions()) { flow in
+        return DurableRunner(engine: engine, store: opened.store, options: try runnerOptions()) { flow in
             try loader.load(text: flow.source, file: flow.name)
         }
     }
@@ -94,5 +100,41 @@ struct StoreOptions: ParsableArguments {
 
 struct OpenStore {
     let store: any Store
-    let close: @Sendable () async -> Void
+    /// The databases of the flows' table assets: the store's own, and those their urls name.
+    let tables: TableConnections
+    private let closeStore: @Sendable () async -> Void
+
+    init(store: any Store, close: @escaping @Sendable () async -> Void) {
+        self.store = store
+        tables = TableConnections(store: store)
+        closeStore = close
+    }
+
+    /// Closes the databases opened for tables, then the store.
+    func close() async {
+        await tables.close()
+        await closeStore()
+    }
+}
+
+/// What a store location (`--store`, `SLUICE_STORE`, sluice.yaml's `store`) or a table asset's
+/// `url` names: `memory`, a `postgres://` (or `postgresql://`) URL, or a SQLite file, as a path
+/// or a `sqlite:PATH` or `sqlite://PATH` URL (`sqlite:///tmp/a.db` is `/tmp/a.db`).
+enum StoreLocation: Equatable {
+    case memory
+    case sqlite(path: String)
+    case postgres(url: String)
+
+    init(_ location: String) {
+        if location == "memory" {
+            self = .memory
+        } else if location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") {
+            self = .postgres(url: location)
+        } else if location.hasPrefix("sqlite:") {
+            let rest = location.dropFirst("sqlite:".count)
+            self = .sqlite(path: String(rest.hasPrefix("//") ? rest.dropFirst(2) : rest))
+        } else {
+            self = .sqlite(path: location)
+        }
+    }
 }

@@ -24,10 +24,10 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
-        try await withStore(storeOptions) { store in
+        try await withStore(storeOptions) { opened in
             let printer = HumanEventPrinter(color: Console.stderrIsTerminal)
             let sink: any EngineEventSink = verbose ? printer : RunEndPrinter(printer: printer)
-            let runner = try storeOptions.runner(store, sinks: [sink])
+            let runner = try storeOptions.runner(opened, sinks: [sink])
             Console.error("worker \(runner.options.worker) on \(storeOptions.location(besides: nil)), \(concurrency) at a time")
             let work = Task { await runner.work(concurrency: concurrency) }
             let interrupts = InterruptHandler { work.cancel() }

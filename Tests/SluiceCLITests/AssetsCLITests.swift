@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import SluiceCore
 import Testing
 
@@ -136,5 +137,77 @@ struct AssetsCLITests {
         #expect(tree["asset"] == "total" && tree["children"]?[0]?["asset"] == "raw" && tree["children"]?[0]?["partition"] == "us")
         let text = try CLI.run(["lineage", "total", "--partition", "us"] + store)
         #expect(text.stdout.contains("└─ raw [us]"), "\(text.stdout)")
+    }
+
+    @Test("Table assets: the upstream lands in the store's SQLite file, the downstream reads it from there and writes its own url")
+    func tableAssets() async throws {
+        let dir = try CLI.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try """
+            flow:
+              name: shop
+              tasks:
+                - script:
+                    name: orders
+                    code: |
+                      if event.meta.partition == "us" {
+                        [#{order: 1, item: "tea", amount: 2.5, paid: true, tags: ["hot"]}, #{order: 2, item: "cake", amount: 4.0, paid: false, note: ()}]
+                      } else {
+                        [#{order: 3, item: "scone", amount: 1.5, paid: true}]
+                      }
+                    asset:
+                      partitions: {static: [eu, us]}
+                      io: {table: {name: orders}}
+                - script:
+                    name: summary
+                    depends_on: [orders]
+                    code: |
+                      let total = 0.0;
+                      let items = [];
+                      for o in event.data.orders { total += o.amount; items.push(o.item); }
+                      #{region: event.meta.partition, total: total, items: items}
+                    asset:
+                      partitions: {static: [eu, us]}
+                      io: {table: {name: summary, url: "sqlite:\(dir)/marts/summary.db"}}
+            """.write(toFile: dir + "/shop.yaml", atomically: true, encoding: .utf8)
+        let common = ["--flows", dir, "--quiet"]
+        let first = try CLI.run(["materialize", "summary", "--partition", "us", "--with-upstream"] + common)
+        #expect(first.status == 0, "\(first.stderr)")
+
+        let store = try DatabaseQueue(path: dir + "/.sluice/sluice.db")
+        let orders = try await store.read { db in
+            try Row.fetchAll(db, sql: "SELECT partition, _row, \"order\", item, amount, paid, tags, note, _extra FROM orders ORDER BY partition, _row")
+                .map { row in (0..<row.count).map { (row[$0] as DatabaseValue).description } }
+        }
+        // Rhai maps keep their keys sorted, so `note` (null: kept in _extra) comes before the
+        // columns it follows, and _extra records the order.
+        let extra = #""{\"fields\":{\"note\":null},\"order\":[\"amount\",\"item\",\"note\",\"order\",\"paid\"]}""#
+        #expect(orders == [["\"us\"", "0", "1", "\"tea\"", "2.5", "1", "\"[\\\"hot\\\"]\"", "NULL", "NULL"],
+                           ["\"us\"", "1", "2", "\"cake\"", "4.0", "0", "NULL", "NULL", extra]], "\(orders)")
+        let marts = try DatabaseQueue(path: dir + "/marts/summary.db")
+        func summary(_ partition: String) async throws -> [String] {
+            try await marts.read { db in
+                guard let row = try Row.fetchOne(db, sql: "SELECT region, total, items FROM summary WHERE partition = ?", arguments: [partition]) else {
+                    return []
+                }
+                return [row[0] as String, String(row[1] as Double), row[2] as String]
+            }
+        }
+        #expect(try await summary("us") == ["us", "6.5", "[\"tea\",\"cake\"]"])
+
+        // The downstream loads the upstream from its table: a change made there is what it reads.
+        try await store.write { db in try db.execute(sql: "UPDATE orders SET amount = 10 WHERE partition = 'us' AND _row = 0") }
+        let again = try CLI.run(["materialize", "summary", "--partition", "us", "--force"] + common)
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(try await summary("us") == ["us", "14.0", "[\"tea\",\"cake\"]"])
+
+        // A backfill computes the missing upstream partition into the table too.
+        let backfill = try CLI.run(["backfill", "summary", "--partitions", "eu,us", "--flows", dir])
+        #expect(backfill.status == 0, "\(backfill.stderr)")
+        #expect(try await summary("eu") == ["eu", "1.5", "[\"scone\"]"])
+        let written = try await store.read { db in
+            try String.fetchAll(db, sql: "SELECT table_name || ' ' || partition || ' ' || shape || ' ' || rows FROM sluice_table_partitions ORDER BY 1")
+        }
+        #expect(written == ["orders eu rows 1", "orders us rows 2"])
     }
 }

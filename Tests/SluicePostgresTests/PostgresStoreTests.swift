@@ -66,18 +66,25 @@ struct TestServer {
     /// SQL the store has no call for (dropping schemas, planting a newer version), on a
     /// connection of its own.
     func execute(_ sql: String) async throws {
+        _ = try await query(PostgresQuery(unsafeSQL: sql))
+    }
+
+    /// The rows of `query`, run on a connection of its own, with `schema` as its search path
+    /// when given.
+    func query(_ query: PostgresQuery, schema: String? = nil) async throws -> [PostgresRow] {
         let logger = Logger(label: "sluice.postgres.tests")
         let connection = try await PostgresConnection.connect(
             configuration: .init(host: host, port: port, username: user, password: password, database: database, tls: .disable),
             id: 0, logger: logger)
-        var failure: (any Error)?
+        var result: Result<[PostgresRow], any Error>
         do {
-            _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).collect()
+            if let schema { _ = try await connection.query(PostgresQuery(unsafeSQL: "SET search_path TO \"\(schema)\""), logger: logger).collect() }
+            result = .success(try await connection.query(query, logger: logger).collect())
         } catch {
-            failure = error
+            result = .failure(error)
         }
         try await connection.close()
-        if let failure { throw failure }
+        return try result.get()
     }
 }
 

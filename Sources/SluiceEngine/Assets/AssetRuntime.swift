@@ -8,16 +8,19 @@ public final class AssetRuntime: Sendable {
     /// Where materializations were recorded, for reading memory values back after a restart.
     public let store: (any Store)?
     public let memory = MemoryIOManager()
-    private let tables = Mutex<(@Sendable (_ name: String, _ url: String?) throws -> any IOManager)?>(nil)
+    private let tables = Mutex<TableManagers?>(nil)
     private let custom = Mutex<[String: any IOManager]>([:])
 
     public init(store: (any Store)? = nil) {
         self.store = store
     }
 
-    /// Makes `io: {table: {name, url?}}` work: the backend opens the table (the store's
-    /// database when `url` is nil).
-    public func setTableManager(_ make: @escaping @Sendable (_ name: String, _ url: String?) throws -> any IOManager) {
+    /// Opens the I/O manager of `io: {table: {name, url?}}`: the table `name` in the store's
+    /// database when `url` is nil, else in the database at `url`.
+    public typealias TableManagers = @Sendable (_ name: String, _ url: String?) throws -> any IOManager
+
+    /// Makes `io: {table: ...}` work (`sluice` registers the SQLite and PostgreSQL ones).
+    public func setTableManager(_ make: @escaping TableManagers) {
         tables.withLock { $0 = make }
     }
 

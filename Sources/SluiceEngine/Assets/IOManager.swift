@@ -18,7 +18,7 @@ public struct AssetError: Error, CustomStringConvertible, Equatable {
     public let description: String
     public init(_ description: String) { self.description = description }
 
-    static func missing(_ asset: String, _ partition: String, _ why: String) -> AssetError {
+    package static func missing(_ asset: String, _ partition: String, _ why: String) -> AssetError {
         AssetError("asset '\(asset)'\(partition.isEmpty ? "" : " [\(partition)]") has no stored value: \(why)")
     }
 }
