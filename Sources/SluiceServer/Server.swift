@@ -143,21 +143,24 @@ public final class SluiceServer: Sendable {
 
         func run() async throws {
             let catalog = server.catalog, runner = server.runner, config = server.config
-            let worker = Task { await runner.work(concurrency: max(1, config.workerConcurrency)) }
-            let gates = Task {
-                // Gates whose timeout passed are queued again, so their on_timeout applies.
-                while !Task.isCancelled {
-                    _ = try? await Gates(store: runner.store).wakeExpired()
-                    try? await Task.sleep(for: .seconds(1))
-                }
-            }
+            // The worker also wakes gates whose timeout passed, so their on_timeout applies.
+            let drain = DurableRunner.Drain()
+            let worker = Task { await runner.work(concurrency: max(1, config.workerConcurrency), drain: drain) }
             let watcher = Task { await catalog.watch(every: config.reloadInterval) }
             try? await gracefulShutdown()
             watcher.cancel()
-            await catalog.stopAll()
-            gates.cancel()
-            worker.cancel()
+            // The flows' runs and the worker's durable runs finish side by side, within one
+            // grace period; a durable run still going then is interrupted and stays resumable
+            // (its claim is given up, so another process takes it over at once).
+            drain.start()
+            async let flowsStopped: Void = catalog.stopAll()
+            let timer = Task {
+                try await Task.sleep(for: config.gracePeriod)
+                worker.cancel()
+            }
             await worker.value
+            timer.cancel()
+            await flowsStopped
             server.logger.info("stopped")
         }
     }

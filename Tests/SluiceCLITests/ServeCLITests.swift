@@ -244,9 +244,21 @@ struct ServeCLITests {
             - delay: {name: wait, duration: 2s}
             - shell: {name: note, shell: true, command: "echo later >> \(dir)/done"}
         """)
+        try Self.write(dir, "jobs/durable.yaml", """
+        flow:
+          name: durable
+          tasks:
+            - delay: {name: wait, duration: 2s}
+            - shell: {name: note, shell: true, command: "echo durable >> \(dir)/done"}
+        """)
         let server = try Self.serve(dir)
         let accepted = try server.request("POST", "/hooks/later", body: "{}")
         #expect(accepted.status == 202)
+        // A durable run the worker is executing when SIGTERM comes finishes too.
+        let (queuedStatus, queued) = try server.json("POST", "/api/v1/runs", body: #"{"flow": "jobs/durable", "input": {}}"#)
+        #expect(queuedStatus == 202)
+        let durableID = queued["run"]?["id"]?.stringValue ?? ""
+        #expect(CLI.waitFor(seconds: 20) { (try? server.json("GET", "/api/v1/runs/\(durableID)"))?.1["status"] == "running" })
         // A request that waits for its run, in flight when SIGTERM arrives.
         let reply = ReplyBox()
         let port = server.port
@@ -260,7 +272,9 @@ struct ServeCLITests {
         #expect(CLI.waitFor(seconds: 10) { reply.get() != nil })
         #expect(reply.get()?.status == 200, "\(reply.get()?.text ?? "no reply")")
         let done = (try? String(contentsOfFile: dir + "/done", encoding: .utf8)) ?? ""
-        #expect(done.contains("done") && done.contains("later"), "runs in flight did not finish: \(done)")
+        #expect(done.contains("done") && done.contains("later") && done.contains("durable"), "runs in flight did not finish: \(done)")
+        let show = try CLI.run(["runs", "show", durableID, "--json", "--store", dir + "/store.db"])
+        #expect((try? Value.parseJSON(show.stdout))?["status"] == "completed", "\(show.stdout)\(show.stderr)")
         #expect(server.output.contains("shutting down"))
         #expect(throws: (any Error).self) { try HTTPReply.send(port: port, method: "GET", path: "/health/live", headers: [:], body: [], timeout: 2) }
     }

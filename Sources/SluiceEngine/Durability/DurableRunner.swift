@@ -235,22 +235,32 @@ public final class DurableRunner: Sendable {
 
     // MARK: - Workers
 
+    /// Tells `work` to stop claiming runs and return once the runs it is executing have ended.
+    public final class Drain: Sendable {
+        private let flag = Atomic<Bool>(false)
+        public init() {}
+        public func start() { flag.store(true, ordering: .relaxed) }
+        public var isDraining: Bool { flag.load(ordering: .relaxed) }
+    }
+
     /// Claims and executes queued runs (and runs whose process died), `concurrency` at a time,
-    /// until the calling task is cancelled.
-    public func work(concurrency: Int = 4, poll: Duration = .milliseconds(100)) async {
+    /// until the calling task is cancelled (runs in flight are interrupted and stay resumable)
+    /// or `drain` starts (runs in flight finish first).
+    public func work(concurrency: Int = 4, poll: Duration = .milliseconds(100), drain: Drain? = nil) async {
+        let going = { @Sendable in !Task.isCancelled && !(drain?.isDraining ?? false) }
         await withTaskGroup(of: Void.self) { group in
             // Gates whose deadline passed queue their runs again, for on_timeout to apply.
             group.addTask {
                 let clock = self.engine.clock
                 let gates = Gates(store: self.store, now: { clock.now() })
-                while !Task.isCancelled {
+                while going() {
                     _ = try? await gates.wakeExpired()
                     try? await Task.sleep(for: .seconds(1))
                 }
             }
             for _ in 0..<max(1, concurrency) {
                 group.addTask {
-                    while !Task.isCancelled {
+                    while going() {
                         do {
                             if try await self.workOnce() == nil { try await Task.sleep(for: poll) }
                         } catch is CancellationError {
