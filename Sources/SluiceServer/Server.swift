@@ -51,7 +51,7 @@ public final class SluiceServer: Sendable {
         engine.cache = StoreKeyValueCache(store: store, bucket: .runtime)
         engine.taskState = StoreKeyValueCache(store: store, bucket: .system)
         engine.limits = SharedLimits(store: store)
-        engine.assets = AssetRuntime(store: store)
+        engine.assets = AssetRuntime(store: store, claimTTL: config.claimTTL)
         engine.webhooks = webhooks
         let root = config.resolve(config.flows)
         // Stored flows are named by their identity; workers load them the way the catalog does.

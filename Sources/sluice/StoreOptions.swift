@@ -78,7 +78,7 @@ struct StoreOptions: ParsableArguments {
         engine.cache = StoreKeyValueCache(store: store, bucket: .runtime)
         engine.taskState = StoreKeyValueCache(store: store, bucket: .system)
         engine.limits = SharedLimits(store: store)
-        engine.assets = AssetRuntime(store: store)
+        engine.assets = AssetRuntime(store: store, claimTTL: (try? runnerOptions().claimTTL) ?? DurableRunner.Options().claimTTL)
     }
 
     /// A runner on `store` that loads stored definitions with the built-in tasks.
