@@ -84,8 +84,10 @@ public enum IOManagerSpec: Sendable, Equatable {
 
 extension FlowDefinition {
     /// Problems in how assets fit together: mappings naming tasks that are not upstream
-    /// assets, and mappings the two assets' partitions cannot follow.
-    public func assetErrors() -> [FlowError] {
+    /// assets, and mappings the two assets' partitions cannot follow. With
+    /// `deferringUnknownDependencies`, a mapping of a task defined elsewhere waits for the
+    /// combined graph.
+    public func assetErrors(deferringUnknownDependencies: Bool = false) -> [FlowError] {
         var errors: [FlowError] = []
         var keys: [String: TaskDefinition] = [:]
         for task in tasks {
@@ -102,6 +104,7 @@ extension FlowDefinition {
                     continue
                 }
                 guard let up = self.task(named: upstream)?.asset else {
+                    if deferringUnknownDependencies && self.task(named: upstream) == nil { continue }
                     errors.append(FlowError(.invalidValue, "'\(upstream)' is not an asset, so its partitions cannot be mapped", at: at))
                     continue
                 }
