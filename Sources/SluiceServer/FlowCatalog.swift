@@ -174,7 +174,7 @@ final class FlowCatalog: Sendable {
 
     static func kind(of plan: FlowPlan) -> Kind {
         if plan.isStream { return .stream }
-        if plan.definition.settings.schedule != nil { return .scheduled }
+        if plan.definition.settings.schedule != nil || plan.definition.tasks.contains(where: { $0.asset?.schedule != nil }) { return .scheduled }
         return .workflow
     }
 
@@ -197,15 +197,22 @@ final class FlowCatalog: Sendable {
         case .workflow:
             return nil
         case .scheduled:
-            guard let schedule = version.plan.definition.settings.schedule else { return nil }
             let runner = self.runner, plan = version.plan, source = version.source
-            let scheduler = try Scheduler(schedule: schedule, flow: id, store: runner.store, holder: runner.options.worker,
-                                          leaseTTL: runner.options.claimTTL, logger: logger) { tick in
-                // Queued: whichever server's worker claims it first runs it.
-                _ = try await runner.enqueue(plan, source: source, input: tick.input, trigger: "schedule",
-                                             idempotencyKey: Scheduler.claimKey(flow: id, tick: tick.time))
+            // Each asset's schedule queues materializations of its partitions.
+            var schedulers = try Scheduler.assetSchedulers(of: plan, source: source, flow: id, runner: runner, logger: logger)
+            if let schedule = plan.definition.settings.schedule {
+                schedulers.append(try Scheduler(schedule: schedule, flow: id, store: runner.store, holder: runner.options.worker,
+                                                leaseTTL: runner.options.claimTTL, logger: logger) { tick in
+                    // Queued: whichever server's worker claims it first runs it.
+                    _ = try await runner.enqueue(plan, source: source, input: tick.input, trigger: "schedule",
+                                                 idempotencyKey: Scheduler.claimKey(schedule: id, tick: tick.time))
+                })
             }
-            return Running(control: nil, task: Task { await scheduler.run() })
+            return Running(control: nil, task: Task {
+                await withTaskGroup(of: Void.self) { group in
+                    for scheduler in schedulers { group.addTask { await scheduler.run() } }
+                }
+            })
         case .stream:
             let control = ExecutionControl()
             let engine = self.engine, plan = version.plan, logger = self.logger

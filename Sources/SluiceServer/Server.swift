@@ -53,7 +53,7 @@ public final class SluiceServer: Sendable {
         engine.cache = StoreKeyValueCache(store: store, bucket: .runtime)
         engine.taskState = StoreKeyValueCache(store: store, bucket: .system)
         engine.limits = SharedLimits(store: store)
-        engine.assets = AssetRuntime(store: store)
+        engine.assets = AssetRuntime(store: store, claimTTL: config.claimTTL)
         if let tables { engine.assets.setTableManager(tables) }
         engine.webhooks = webhooks
         let root = config.resolve(config.flows)

@@ -25,7 +25,7 @@ extension RunCommand {
         let scheduler = try Scheduler(schedule: schedule, flow: name, store: runner.store, holder: runner.options.worker,
                                       leaseTTL: runner.options.claimTTL, logger: logger) { tick in
             // Firing a tick twice (a crash between claim and run) finds this run instead of starting another.
-            let key = Scheduler.claimKey(flow: name, tick: tick.time)
+            let key = Scheduler.claimKey(schedule: name, tick: tick.time)
             let id: String, status: String
             if queue {
                 id = try await runner.enqueue(plan, source: source, input: tick.input, trigger: "schedule", idempotencyKey: key).id

@@ -83,7 +83,7 @@ struct StoreOptions: ParsableArguments {
         engine.cache = StoreKeyValueCache(store: store, bucket: .runtime)
         engine.taskState = StoreKeyValueCache(store: store, bucket: .system)
         engine.limits = SharedLimits(store: store)
-        engine.assets = AssetRuntime(store: store)
+        engine.assets = AssetRuntime(store: store, claimTTL: (try? runnerOptions().claimTTL) ?? DurableRunner.Options().claimTTL)
         engine.assets.setTableManager(opened.tables.manager)
     }
 

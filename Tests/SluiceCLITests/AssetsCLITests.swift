@@ -92,6 +92,39 @@ struct AssetsCLITests {
         #expect(audit.status == 2 && audit.stderr.contains("no backfill 'nope'"))
     }
 
+    @Test("A backfill of eight days, four at a time, whose days all read one unpartitioned asset computes that asset once",
+          arguments: TestStore.allCases)
+    func backfillSharedUpstream(_ backend: TestStore) throws {
+        let dir = try CLI.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        guard let store = try backend.location(in: dir) else { return }
+        let flow = dir + "/shared.yaml"
+        // rates takes a second: the first four days have all planned to compute it before it ends.
+        try """
+            flow:
+              name: shared_\(UUID().uuidString.prefix(8).lowercased())
+              tasks:
+                - shell:
+                    name: rates
+                    shell: true
+                    command: "echo rates >> \(dir)/log; sleep 1; echo 2"
+                    asset: {io: {files: {path: \(dir)/rates, format: json}}}
+                - shell:
+                    name: daily
+                    depends_on: [rates]
+                    shell: true
+                    command: "echo day {{event.meta.partition}} >> \(dir)/log"
+                    asset: {partitions: {daily: {start: 2025-01-01}}}
+            """.write(toFile: flow, atomically: true, encoding: .utf8)
+        let run = try CLI.run(["backfill", "daily", "--from", "2025-01-01", "--to", "2025-01-08", "--max-parallel", "4",
+                               "--flows", flow, "--store", store])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("8 materialized"), "\(run.stderr)")
+        let lines = Self.logLines(dir)
+        #expect(lines.filter { $0 == "rates" }.count == 1, "\(lines)")
+        #expect(Set(lines.filter { $0.hasPrefix("day ") }).count == 8, "\(lines)")
+    }
+
     @Test("materialize, assets show and lineage work together from the command line")
     func materializeAndLineage() throws {
         let dir = try CLI.tempDir()

@@ -64,4 +64,49 @@ struct ScheduleCLITests {
             #expect(recorded.contains { line.contains(": run \($0["id"]?.stringValue ?? "?") ") }, "\(line)")
         }
     }
+
+    @Test("`sluice serve` materializes a scheduled asset's partition at a tick, upstream first, and not again while it is up to date")
+    func assetScheduleInServe() throws {
+        let dir = try CLI.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = dir + "/.sluice/sluice.db"
+        try FileManager.default.createDirectory(atPath: dir + "/flows", withIntermediateDirectories: true)
+        // Hourly partitions from the start of yesterday (UTC): few to list.
+        let start = String(ISO8601DateFormatter().string(from: Date().addingTimeInterval(-86_400)).prefix(10)) + "T00:00"
+        try """
+            flow:
+              tasks:
+                - script:
+                    name: raw
+                    code: "#{hour: event.meta.partition}"
+                    asset: {partitions: {hourly: {start: \(start)}}}
+                - script:
+                    name: hourly
+                    depends_on: [raw]
+                    code: "#{from: event.data.raw.hour}"
+                    asset:
+                      partitions: {hourly: {start: \(start)}}
+                      io: {files: {path: \(dir)/out, format: json}}
+                      schedule: {interval: 1s, partition: this_hour}
+            """.write(toFile: dir + "/flows/stamp.yaml", atomically: true, encoding: .utf8)
+        let server = try ServeProcess([dir + "/flows", "--store", store], dir: dir)
+        defer { server.stop() }
+
+        // Every tick after the first finds this hour up to date (a tick at the turn of an hour
+        // materializes the new hour).
+        let quiet = CLI.waitFor(seconds: 30) { server.output.components(separatedBy: "scheduled partition is up to date").count > 3 }
+        #expect(quiet, "\(server.output)")
+        #expect(server.stop() == 0)
+        let list = try CLI.run(["runs", "list", "--flow", "stamp", "--json", "--store", store])
+        let runs = list.stdout.split(separator: "\n").compactMap { try? Value.parseJSON(String($0)) }
+        let shown = try CLI.run(["assets", "show", "hourly", "--status", "materialized", "--json", "--flows", dir + "/flows", "--store", store])
+        let hours = shown.stdout.split(separator: "\n").compactMap { try? Value.parseJSON(String($0))["partition"]?.stringValue }
+        #expect(!runs.isEmpty && runs.count == hours.count, "one run per hour materialized: \(runs) \(hours) \(shown.stderr)")
+        #expect(runs.allSatisfy { $0["trigger"] == "schedule" && $0["status"] == "completed" && $0["input"]?["schedule"] == "stamp@hourly" },
+                "\(runs)")
+        for hour in hours {
+            let file = try String(contentsOfFile: "\(dir)/out/\(hour.replacingOccurrences(of: ":", with: "-")).json", encoding: .utf8)
+            #expect(try Value.parseJSON(file) == ["from": .string(hour)], "raw [\(hour)] was computed first and read")
+        }
+    }
 }

@@ -68,4 +68,38 @@ struct AssetSpecTests {
         #expect(found.contains { $0.hasPrefix("assets.yaml:6:") && $0.contains("unknown io 'bucket'") }, "\(found)")
         #expect(found.contains { $0.contains("unknown partitions 'weekly'") }, "\(found)")
     }
+
+    @Test("An asset's schedule loads; its partition must be a window of the asset's unit, and mistakes point at the line")
+    func schedules() throws {
+        let flow = try loader.load(text: """
+            flow:
+              tasks:
+                - script:
+                    name: daily
+                    code: "1"
+                    asset:
+                      partitions: {daily: {start: 2025-01-01}}
+                      schedule: {cron: "0 1 * * *", partition: yesterday, catch_up: all}
+            """, file: "assets.yaml")
+        let schedule = try #require(flow.task(named: "daily")?.asset?.schedule)
+        #expect(schedule.trigger == .cron("0 1 * * *") && schedule.partition == "yesterday" && schedule.catchUp == .all)
+        #expect(flow.task(named: "daily")?.asset?.fingerprint.contains("cron") == false, "a schedule is not part of the version")
+
+        let found = errors("""
+            flow:
+              tasks:
+                - script: {name: a, code: "1", asset: {partitions: {daily: {start: 2025-01-01}}, schedule: {cron: "0 1 * * *"}}}
+                - script: {name: b, code: "1", asset: {partitions: {daily: {start: 2025-01-01}}, schedule: {cron: "0 1 * * *", partition: previous_hour}}}
+                - script: {name: c, code: "1", depends_on: [], asset: {partitions: {static: [x, y]}, schedule: {interval: 1h}}}
+                - script: {name: d, code: "1", asset: {schedule: {interval: 1h, partition: today}}}
+                - script: {name: e, code: "1", asset: {schedule: {interval: 1h, colour: red}}}
+            """)
+        #expect(found.contains { $0.hasPrefix("assets.yaml:3:") && $0.contains("the schedule of daily asset 'a' needs 'partition' (today or yesterday)") },
+                "\(found)")
+        #expect(found.contains { $0.hasPrefix("assets.yaml:4:") && $0.contains("'previous_hour' is not a window of daily asset 'b'") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("assets.yaml:5:") && $0.contains("(static partitions) cannot choose a partition per tick") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("assets.yaml:6:") && $0.contains("asset 'd' is not partitioned") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("assets.yaml:7:") && $0.contains("unknown field 'colour' in 'asset.schedule' of task 'e'") }, "\(found)")
+        #expect(found.count == 5, "\(found)")
+    }
 }

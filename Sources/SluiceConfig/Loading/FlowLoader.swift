@@ -23,7 +23,9 @@ public struct FlowLoader: Sendable {
 
     /// Loads and validates flow text; `file` names it in messages and decides the format
     /// together with the content (`.json`, or a document starting with `{`, is JSON).
-    public func load(text: String, file: String) throws(FlowErrors) -> FlowDefinition {
+    /// `deferringUnknownDependencies`: `depends_on` and asset `inputs` may name tasks defined
+    /// elsewhere, such as code assets; `CodeAssets.adding(to:)` checks them in the combined graph.
+    public func load(text: String, file: String, deferringUnknownDependencies: Bool = false) throws(FlowErrors) -> FlowDefinition {
         let trimmed = text.drop(while: { $0.isWhitespace })
         let root: SourceNode?
         if file.hasSuffix(".json") || trimmed.first == "{" {
@@ -44,7 +46,7 @@ public struct FlowLoader: Sendable {
         var (flow, errors) = root["nodes"] != nil && root["flow"] == nil
             ? try FlowEngineReader(catalog: catalog, file: file).read(root)
             : try NativeFlowReader(catalog: catalog, file: file).read(root)
-        errors += flow.graphErrors()
+        errors += flow.graphErrors(deferringUnknownDependencies: deferringUnknownDependencies)
         if !errors.isEmpty {
             // File order, so the first error is the first one a reader meets.
             throw FlowErrors(errors.enumerated().sorted { a, b in

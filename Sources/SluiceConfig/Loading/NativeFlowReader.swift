@@ -328,7 +328,7 @@ struct CommonFieldReader {
         return limit
     }
 
-    /// `asset: true`, or `asset: {key, partitions, io, inputs: {upstream: mapping}}`.
+    /// `asset: true`, or `asset: {key, partitions, io, inputs: {upstream: mapping}, version, schedule}`.
     static func asset(_ node: SourceNode, task: String, owner: String, errors: inout [FlowError]) -> AssetSpec? {
         if case .bool(let b)? = node.scalar { return b ? AssetSpec(key: task) : nil }
         guard let members = node.members else {
@@ -346,6 +346,8 @@ struct CommonFieldReader {
                     spec.key = key
                 case "partitions": spec.partitions = try Partitions(config: value.value)
                 case "io": spec.io = try IOManagerSpec(config: value.value)
+                case "schedule":
+                    spec.schedule = ScheduleReader.read(value, owner: "'asset.schedule' of \(owner)", errors: &errors)
                 case "version":
                     guard let version = value.scalar?.textValue, !version.isEmpty else {
                         throw PartitionError("version must be a non-empty string or number")
@@ -362,9 +364,9 @@ struct CommonFieldReader {
                         }
                     }
                 default:
-                    errors.append(FlowError(.unknownField, "unknown field '\(member.key)' in 'asset' of \(owner) (key, partitions, io, inputs, version)",
+                    errors.append(FlowError(.unknownField, "unknown field '\(member.key)' in 'asset' of \(owner) (key, partitions, io, inputs, version, schedule)",
                                             at: member.keyLocation,
-                                            suggestion: Suggestion.closest(to: member.key, in: ["key", "partitions", "io", "inputs", "version"])))
+                                            suggestion: Suggestion.closest(to: member.key, in: ["key", "partitions", "io", "inputs", "version", "schedule"])))
                 }
             } catch {
                 errors.append(FlowError(.invalidValue, "asset of \(owner), \(member.key): \(error.message)", at: value.location))
@@ -460,9 +462,10 @@ enum RetryReader {
 enum ScheduleReader {
     static let fields = ["cron", "interval", "timezone", "catch_up", "max_catch_up", "input", "partition"]
 
-    static func read(_ node: SourceNode, errors: inout [FlowError]) -> ScheduleSpec? {
+    /// `owner` names the mapping in messages: `flow 'schedule'`, or an asset's.
+    static func read(_ node: SourceNode, owner: String = "flow 'schedule'", errors: inout [FlowError]) -> ScheduleSpec? {
         guard let members = node.members else {
-            errors.append(FlowError(.typeMismatch, "flow 'schedule' must be a mapping such as {cron: \"0 6 * * *\"} or {interval: 15m}, "
+            errors.append(FlowError(.typeMismatch, "\(owner) must be a mapping such as {cron: \"0 6 * * *\"} or {interval: 15m}, "
                                     + "found \(node.kindName)", at: node.location))
             return nil
         }
@@ -530,15 +533,15 @@ enum ScheduleReader {
                                             suggestion: value.scalar?.stringValue.flatMap { Suggestion.closest(to: $0, in: known) }))
                 }
             default:
-                errors.append(FlowError(.unknownField, "unknown field '\(member.key)' in flow 'schedule' (\(fields.joined(separator: ", ")))",
+                errors.append(FlowError(.unknownField, "unknown field '\(member.key)' in \(owner) (\(fields.joined(separator: ", ")))",
                                         at: member.keyLocation, suggestion: Suggestion.closest(to: member.key, in: fields)))
             }
         }
         let cron = node["cron"], interval = node["interval"]
         if cron != nil && interval != nil {
-            errors.append(FlowError(.invalidValue, "flow 'schedule' has both cron and interval; keep one", at: node.location))
+            errors.append(FlowError(.invalidValue, "\(owner) has both cron and interval; keep one", at: node.location))
         } else if cron == nil && interval == nil {
-            errors.append(FlowError(.missingField, "flow 'schedule' needs cron (e.g. \"0 6 * * *\") or interval (e.g. 15m)", at: node.location))
+            errors.append(FlowError(.missingField, "\(owner) needs cron (e.g. \"0 6 * * *\") or interval (e.g. 15m)", at: node.location))
         }
         if interval != nil, let zone = node["timezone"], spec.partition == nil {
             errors.append(FlowError(.invalidValue, "'schedule.timezone' has no effect on an interval schedule (it applies to cron "
@@ -549,7 +552,7 @@ enum ScheduleReader {
         }
         guard let trigger else {
             if errors.count == before {  // `interval: ~`
-                errors.append(FlowError(.missingField, "flow 'schedule' needs cron or interval", at: node.location))
+                errors.append(FlowError(.missingField, "\(owner) needs cron or interval", at: node.location))
             }
             return nil
         }

@@ -14,6 +14,10 @@ public struct AssetSpec: Sendable, Equatable {
     /// Written by the author to say when the code changed (code assets, whose closure Sluice
     /// cannot hash); otherwise the definition's fingerprint is the version.
     public var version: String?
+    /// When the asset materializes by itself (`sluice serve`): each tick materializes the
+    /// partition its `partition` expression names. Not part of the version: a new schedule
+    /// does not make stored values stale.
+    public var schedule: ScheduleSpec?
 
     public init(key: String, partitions: Partitions? = nil, io: IOManagerSpec = .memory, mappings: [String: PartitionMapping] = [:],
                 mappingLocations: [String: SourceLocation] = [:]) {
@@ -80,8 +84,10 @@ public enum IOManagerSpec: Sendable, Equatable {
 
 extension FlowDefinition {
     /// Problems in how assets fit together: mappings naming tasks that are not upstream
-    /// assets, and mappings the two assets' partitions cannot follow.
-    public func assetErrors() -> [FlowError] {
+    /// assets, and mappings the two assets' partitions cannot follow. With
+    /// `deferringUnknownDependencies`, a mapping of a task defined elsewhere waits for the
+    /// combined graph.
+    public func assetErrors(deferringUnknownDependencies: Bool = false) -> [FlowError] {
         var errors: [FlowError] = []
         var keys: [String: TaskDefinition] = [:]
         for task in tasks {
@@ -98,6 +104,7 @@ extension FlowDefinition {
                     continue
                 }
                 guard let up = self.task(named: upstream)?.asset else {
+                    if deferringUnknownDependencies && self.task(named: upstream) == nil { continue }
                     errors.append(FlowError(.invalidValue, "'\(upstream)' is not an asset, so its partitions cannot be mapped", at: at))
                     continue
                 }
@@ -113,6 +120,7 @@ extension FlowDefinition {
                     break
                 }
             }
+            if let schedule = asset.schedule { errors += scheduleErrors(schedule, of: asset, task: task) }
             // Identity is also the default for upstream assets without a written mapping.
             for upstream in task.dependencies where asset.mappings[upstream] == nil {
                 if let up = self.task(named: upstream)?.asset, let mine = asset.partitions, let theirs = up.partitions, mine != theirs {
@@ -122,5 +130,42 @@ extension FlowDefinition {
             }
         }
         return errors
+    }
+
+    /// A schedule must name one partition per tick: a window of the asset's time unit for a
+    /// time-partitioned asset, none for an unpartitioned one.
+    private func scheduleErrors(_ schedule: ScheduleSpec, of asset: AssetSpec, task: TaskDefinition) -> [FlowError] {
+        let at = schedule.location ?? task.location
+        guard let partitions = asset.partitions else {
+            if let partition = schedule.partition {
+                return [FlowError(.invalidValue, "asset '\(asset.key)' is not partitioned, so its schedule cannot name partition '\(partition)'", at: at)]
+            }
+            return []
+        }
+        guard case .time(let windows) = partitions else {
+            return [FlowError(.invalidValue, "a schedule on asset '\(asset.key)' (\(partitions.summaryKind) partitions) cannot choose a partition "
+                              + "per tick; schedule a time-partitioned or unpartitioned asset", at: at)]
+        }
+        let fitting = ScheduleSpec.partitionExpressions.filter { $0.value.unit == windows.unit }.map(\.key).sorted()
+        guard let partition = schedule.partition else {
+            return [FlowError(.missingField, "the schedule of \(windows.unit.rawValue) asset '\(asset.key)' needs 'partition' "
+                              + "(\(fitting.joined(separator: " or "))): the partition each tick materializes", at: at)]
+        }
+        if !fitting.contains(partition) {
+            return [FlowError(.invalidValue, "schedule partition '\(partition)' is not a window of \(windows.unit.rawValue) asset "
+                              + "'\(asset.key)': use \(fitting.joined(separator: " or "))", at: at)]
+        }
+        return []
+    }
+}
+
+extension Partitions {
+    /// `time`, `static` or `multi`, for messages.
+    var summaryKind: String {
+        switch self {
+        case .time: return "time"
+        case .list: return "static"
+        case .multi: return "multi"
+        }
     }
 }

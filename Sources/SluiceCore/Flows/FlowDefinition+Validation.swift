@@ -1,7 +1,9 @@
 extension FlowDefinition {
     /// Checks the graph: unique names, known dependencies, dead-letter targets, no cycles.
-    /// Returns every problem found, in file order.
-    public func graphErrors() -> [FlowError] {
+    /// Returns every problem found, in file order. `deferringUnknownDependencies` lets
+    /// `depends_on` and asset `inputs` name tasks that are not in this definition (code assets
+    /// it is combined with later, where the combined graph is checked again).
+    public func graphErrors(deferringUnknownDependencies: Bool = false) -> [FlowError] {
         var errors: [FlowError] = []
         var firstByName: [String: TaskDefinition] = [:]
         for task in tasks {
@@ -13,7 +15,7 @@ extension FlowDefinition {
         }
         let names = Array(firstByName.keys)
         for task in tasks {
-            for edge in task.inputs where firstByName[edge.from] == nil {
+            for edge in task.inputs where firstByName[edge.from] == nil && !deferringUnknownDependencies {
                 errors.append(FlowError(.missingDependency, "task '\(task.name)' depends on '\(edge.from)', which is not a task of this flow",
                                         at: edge.location ?? task.location, suggestion: Suggestion.closest(to: edge.from, in: names)))
             }
@@ -29,7 +31,7 @@ extension FlowDefinition {
                 errors.append(FlowError(.cycle, "task '\(task.name)' depends on itself", at: task.location))
             }
         }
-        errors += assetErrors()
+        errors += assetErrors(deferringUnknownDependencies: deferringUnknownDependencies)
         if let cycle = findCycle(known: firstByName) {
             let task = firstByName[cycle[0]]!
             errors.append(FlowError(.cycle, "dependency cycle: \(cycle.joined(separator: " -> ")) -> \(cycle[0])", at: task.location))

@@ -81,7 +81,13 @@ public struct ScheduleSpec: Sendable, Equatable {
     /// without a (known) `partition`.
     public func partitionKey(at tick: Date) -> String? {
         guard let partition, let window = Self.partitionExpressions[partition] else { return nil }
-        let windows = TimeWindows(unit: window.unit, start: .distantPast, timeZone: zone)
+        return partitionKey(at: tick, in: TimeWindows(unit: window.unit, start: .distantPast, timeZone: zone))
+    }
+
+    /// The key of the partition a tick at `tick` fills among `windows` (an asset's time
+    /// partitions, read in their own time zone); nil without a `partition` of their unit.
+    public func partitionKey(at tick: Date, in windows: TimeWindows) -> String? {
+        guard let partition, let window = Self.partitionExpressions[partition], window.unit == windows.unit else { return nil }
         return windows.key(ofWindowStarting: windows.advance(windows.floor(tick), by: window.offset))
     }
 }

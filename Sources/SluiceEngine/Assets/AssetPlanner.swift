@@ -48,15 +48,19 @@ public struct AssetRunPlan: Sendable, Equatable {
     public var load: [String: [String]]
     public var run: Set<String>
     public var forward: Set<String>
+    /// When the plan was made: an upstream partition it computes that another run materialized
+    /// since then (same definition) is loaded instead, so runs sharing a store compute it once.
+    public var planned: Date?
 
     public init(target: String, partition: String, compute: [String: [String]] = [:], load: [String: [String]] = [:],
-                run: Set<String> = [], forward: Set<String> = []) {
+                run: Set<String> = [], forward: Set<String> = [], planned: Date? = nil) {
         self.target = target
         self.partition = partition
         self.compute = compute
         self.load = load
         self.run = run
         self.forward = forward
+        self.planned = planned
     }
 
     public func role(of task: String) -> Role {
@@ -78,8 +82,10 @@ public struct AssetRunPlan: Sendable, Equatable {
             for (k, v) in d.sorted(by: { $0.key < $1.key }) { o[k] = .array(v.map(Value.string)) }
             return .object(o)
         }
-        return ["target": .string(target), "partition": .string(partition), "compute": map(compute), "load": map(load),
-                "run": .array(run.sorted().map(Value.string)), "forward": .array(forward.sorted().map(Value.string))]
+        var o: Value.Object = ["target": .string(target), "partition": .string(partition), "compute": map(compute), "load": map(load),
+                               "run": .array(run.sorted().map(Value.string)), "forward": .array(forward.sorted().map(Value.string))]
+        if let planned { o["planned"] = .double(planned.timeIntervalSince1970) }
+        return .object(o)
     }
 
     public init?(value: Value) {
@@ -91,7 +97,7 @@ public struct AssetRunPlan: Sendable, Equatable {
         }
         func set(_ v: Value?) -> Set<String> { Set(v?.arrayValue?.compactMap(\.stringValue) ?? []) }
         self.init(target: target, partition: partition, compute: map(value["compute"]), load: map(value["load"]), run: set(value["run"]),
-                  forward: set(value["forward"]))
+                  forward: set(value["forward"]), planned: value["planned"]?.doubleValue.map(Date.init(timeIntervalSince1970:)))
     }
 }
 
@@ -206,7 +212,7 @@ public struct AssetPlanner {
         }
         _ = try await decide(target, partition, force: force, planner: &self)
 
-        var plan = AssetRunPlan(target: target, partition: partition)
+        var plan = AssetRunPlan(target: target, partition: partition, planned: now)
         for node in order where decided[node] == true { plan.compute[node.task, default: []].append(node.partition) }
         // Loaded: what a computed asset reads and is not computed itself.
         for (task, keys) in plan.compute {

@@ -11,8 +11,20 @@ public final class AssetRuntime: Sendable {
     private let tables = Mutex<TableManagers?>(nil)
     private let custom = Mutex<[String: any IOManager]>([:])
 
-    public init(store: (any Store)? = nil) {
+    /// How long a run's claim on an upstream partition it computes lasts without renewal.
+    public let claimTTL: Double
+    /// How long a run waits for another run to compute an upstream partition it reads.
+    public let sharedWait: Duration
+
+    public init(store: (any Store)? = nil, claimTTL: Double = 15, sharedWait: Duration = .seconds(3600)) {
         self.store = store
+        self.claimTTL = claimTTL
+        self.sharedWait = sharedWait
+    }
+
+    /// The claims that make runs on the store compute a shared upstream partition once.
+    func claims(clock: any EngineClock) -> AssetClaims? {
+        store.map { AssetClaims(store: $0, clock: clock, ttl: claimTTL, maxWait: sharedWait) }
     }
 
     /// Opens the I/O manager of `io: {table: {name, url?}}`: the table `name` in the store's

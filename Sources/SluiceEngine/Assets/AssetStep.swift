@@ -91,8 +91,46 @@ extension Stage {
             let rendered = self.config.isDynamic ? self.config.render(execution.templateContext(for: event, run: run)) : config
             let key = AssetRuntime.checkpointKey(task: name, partition: p)
             let partitionEnvelope = Envelope(event: event, run: run, scatter: envelope.scatter)
-            guard let output = await execute(processor, partitionEnvelope, key: key, config: rendered, asset: write, &out, execution),
-                  let value = output.assetValue else { return }
+            var claim: (claims: AssetClaims, entry: KVEntry, run: String)?
+            if let durable = run.durable, durable.checkpointed(key) == nil, let assetRun = execution.assetRun, let planned = assetRun.planned,
+               name != assetRun.target || p != assetRun.partition, let claims = runtime.claims(clock: shared.clock) {
+                // An upstream partition other runs may be computing too: one of them does.
+                do {
+                    switch try await claims.take(asset: spec.key, partition: p, version: write.version, run: durable.id, planned: planned) {
+                    case .compute(let entry):
+                        claim = (claims, entry, durable.id)
+                    case .computed(let m):
+                        values.append((p, try await runtime.read(task: name, asset: spec, partition: p)))
+                        shared.emit(.log, run: run, task: name, message: "\(write.label) was materialized by run \(m.runID) since this run "
+                                    + "was planned: loaded, not computed again")
+                        continue
+                    }
+                } catch {
+                    if Task.isCancelled || error is CancellationError {
+                        execution.noteInterrupted(name)
+                        run.markCancelled()
+                    } else {
+                        fail(envelope, TaskError.permanent("\(error)"), attempt: 1, &out, execution)
+                    }
+                    return
+                }
+            }
+            let computed: TaskOutput?
+            if let claim {
+                computed = await claim.claims.holding(claim.entry) {
+                    await execute(processor, partitionEnvelope, key: key, config: rendered, asset: write, &out, execution)
+                }
+                // No value: the runs waiting on the claim fail with this run's failure, or take the claim over when it was stopped.
+                var failure: String?
+                if computed == nil {
+                    let stopped = run.isCancelled || execution.stopReason(envelope.scatter) != nil
+                    failure = run.failure ?? (stopped ? nil : "its task failed (on_error took over)")
+                }
+                await claim.claims.release(claim.entry, run: claim.run, failure: failure)
+            } else {
+                computed = await execute(processor, partitionEnvelope, key: key, config: rendered, asset: write, &out, execution)
+            }
+            guard let output = computed, let value = output.assetValue else { return }
             if write.manager is MemoryIOManager {
                 // Taken from a checkpoint after a restart: this process's memory gets it back.
                 _ = try? await write.manager.write(value, asset: spec.key, partition: p)

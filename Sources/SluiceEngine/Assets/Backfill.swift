@@ -157,6 +157,7 @@ extension DurableRunner {
     /// own durable run; a run left unfinished is resumed; at most `maxParallel` at once.
     /// `progress` is called whenever a partition finishes. Stops early when the backfill is
     /// cancelled from elsewhere; cancelling the calling task leaves everything resumable.
+    /// Partitions running at once that read one upstream partition compute it once (`AssetClaims`).
     public func executeBackfill(id: String, plan: FlowPlan, source: String,
                                 progress: @escaping @Sendable (BackfillRecord, BackfillProgress) -> Void = { _, _ in }) async throws -> BackfillRecord {
         guard var record = try await backfill(id: id) else { throw StoreError.notFound("backfill \(id)") }

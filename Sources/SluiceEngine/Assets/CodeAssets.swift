@@ -62,9 +62,10 @@ public enum AssetBuilder {
 
 /// Assets defined in code, ready to join a flow: register their task types in the engine's
 /// registry, then run them as a flow of their own or added to a flow loaded from YAML (one
-/// graph: code assets may read YAML assets; a YAML file cannot name a code asset in its
-/// `depends_on`, since it is checked when it loads). A process resuming such a run must
-/// define the same code assets: the stored definition is the YAML and the assets' versions.
+/// graph, read both ways: code assets may read YAML assets, and a YAML file loaded with
+/// `deferringUnknownDependencies` may name code assets in `depends_on` and asset `inputs`).
+/// A process resuming such a run must define the same code assets and load the YAML the same
+/// way: the stored definition is the YAML and the assets' versions.
 public struct CodeAssets: Sendable {
     public let assets: [Asset]
 
@@ -103,7 +104,9 @@ public struct CodeAssets: Sendable {
     /// A flow of these assets alone.
     public func flow(named name: String) -> FlowDefinition { FlowDefinition(name: name, tasks: tasks) }
 
-    /// `flow` with these assets added: one graph. Names must not clash with the flow's tasks.
+    /// `flow` with these assets added: one graph. Names must not clash with the flow's tasks
+    /// (`AssetError`); the combined graph is checked as a loaded flow is (`FlowErrors`, with
+    /// where each problem was written), so a name the YAML deferred must be known by now.
     public func adding(to flow: FlowDefinition) throws -> FlowDefinition {
         var flow = flow
         for task in tasks {
@@ -112,6 +115,8 @@ public struct CodeAssets: Sendable {
             }
             flow.tasks.append(task)
         }
+        let errors = flow.graphErrors()
+        if !errors.isEmpty { throw FlowErrors(errors) }
         return flow
     }
 }

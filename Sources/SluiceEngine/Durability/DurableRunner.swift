@@ -65,7 +65,7 @@ public final class DurableRunner: Sendable {
         var engine = engine
         engine.sinks.append(runLog)
         // Asset materializations are recorded where the runs are.
-        if engine.assets.store == nil { engine.assets = AssetRuntime(store: store) }
+        if engine.assets.store == nil { engine.assets = AssetRuntime(store: store, claimTTL: options.claimTTL) }
         // Rate limits and concurrency slots are shared with every process on the store.
         if engine.limits.store == nil { engine.limits = SharedLimits(store: store) }
         self.engine = engine

@@ -121,7 +121,11 @@ public final class FlowPlan: Sendable {
             }
         }
         if let schedule = definition.settings.schedule {
-            errors += FlowPlan.scheduleErrors(schedule, flow: definition, isStream: !sources.isEmpty, now: clock.now())
+            errors += FlowPlan.scheduleErrors(schedule, flow: definition, asset: nil, isStream: !sources.isEmpty, now: clock.now())
+        }
+        for task in tasks {
+            guard let asset = task.asset, let schedule = asset.schedule else { continue }
+            errors += FlowPlan.scheduleErrors(schedule, flow: definition, asset: asset.key, isStream: !sources.isEmpty, now: clock.now())
         }
         if !errors.isEmpty { throw FlowErrors(errors) }
         self.stages = stages
@@ -155,22 +159,23 @@ public final class FlowPlan: Sendable {
     }
 
     /// A schedule's cron expression is parsed here, where the parser lives (the loader cannot
-    /// see it), and only a workflow can be scheduled.
-    private static func scheduleErrors(_ schedule: ScheduleSpec, flow: FlowDefinition, isStream: Bool, now: Date) -> [FlowError] {
+    /// see it), and only a workflow can be scheduled: the flow's own schedule, or an asset's.
+    private static func scheduleErrors(_ schedule: ScheduleSpec, flow: FlowDefinition, asset: String?, isStream: Bool, now: Date) -> [FlowError] {
         var errors: [FlowError] = []
         let at = schedule.location ?? flow.location
+        let what = asset.map { "the schedule of asset '\($0)'" } ?? "'schedule.cron'"
         if case .cron(let expression) = schedule.trigger {
             do {
                 if try CronSchedule(expression, timeZone: schedule.zone).next(after: now) == nil {
-                    errors.append(FlowError(.invalidValue, "'schedule.cron' \"\(expression)\" matches no date in the next eight years", at: at))
+                    errors.append(FlowError(.invalidValue, "\(what) \"\(expression)\" matches no date in the next eight years", at: at))
                 }
             } catch {
-                errors.append(FlowError(.invalidValue, "'schedule.cron' is not a valid cron expression: \(error.message)", at: at))
+                errors.append(FlowError(.invalidValue, "\(what) is not a valid cron expression: \(error.message)", at: at))
             }
         }
         if isStream {
-            errors.append(FlowError(.invalidValue, "flow '\(flow.name)' is driven by a source, so it cannot have a schedule "
-                                    + "(a schedule starts a run of a workflow at each tick)", at: at))
+            errors.append(FlowError(.invalidValue, "flow '\(flow.name)' is driven by a source, so \(asset.map { "asset '\($0)'" } ?? "it") "
+                                    + "cannot have a schedule (a schedule starts a run of a workflow at each tick)", at: at))
         }
         return errors
     }

@@ -114,6 +114,10 @@ final class RunState: Sendable {
 
     var isFailed: Bool { failedFlag.load(ordering: .relaxed) }
 
+    /// Why the run failed, nil while it has not (or was cancelled).
+    var failure: String? { inner.withLock { $0.cancelled ? nil : $0.error } }
+    var isCancelled: Bool { inner.withLock { $0.cancelled } }
+
     /// Takes `n` tokens: events about to enter a stage.
     func retain(_ n: Int = 1) {
         inflight.add(n, ordering: .relaxed)

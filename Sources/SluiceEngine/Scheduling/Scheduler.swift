@@ -11,8 +11,8 @@ public struct ScheduledTick: Sendable, Equatable {
     public var isCatchUp: Bool
     /// The key of the partition the tick fills, when the schedule names one.
     public var partition: String?
-    /// The run's input: `scheduled_time` (ISO-8601, UTC), `schedule` (the flow's name),
-    /// `partition` when there is one, then the schedule's own input.
+    /// The run's input: `scheduled_time` (ISO-8601, UTC), `schedule` (the schedule's name:
+    /// the flow's, or `flow@asset`), `partition` when there is one, then the schedule's own input.
     public var input: Value
 
     public init(time: Date, isCatchUp: Bool, partition: String?, input: Value) {
@@ -34,24 +34,27 @@ public struct ScheduledTick: Sendable, Equatable {
     }
 }
 
-/// Fires a flow's schedule on the one process, among those sharing a store, that holds the
-/// lease `schedule/<flow>` (the lease loop of `Leadership`); another process takes over
-/// within the lease time when it dies.
+/// Fires a flow's schedule (or an asset's) on the one process, among those sharing a store,
+/// that holds the lease `schedule/<name>` (the lease loop of `Leadership`); another process
+/// takes over within the lease time when it dies. The name is the flow's, or `flow@asset`.
 ///
-/// The store keeps the schedule's position in the system bucket, `schedule/<flow>/last`: the
+/// The store keeps the schedule's position in the system bucket, `schedule/<name>/last`: the
 /// newest tick fired or passed over, or, until the first tick, when the schedule first ran.
 /// When a process starts leading, the ticks after that position are the ones missed, and
 /// `catch_up` decides which of them fire; a schedule with no position yet starts from now.
 /// While leading, a tick that came due while the previous tick's run was still going counts as
 /// missed too, except the newest, which fires as usual.
 ///
-/// Each tick is claimed before it fires, with an atomic create of `schedule/<flow>/<epoch
+/// Each tick is claimed before it fires, with an atomic create of `schedule/<name>/<epoch
 /// seconds>`, so it fires once even when two processes briefly both believe they lead. A
 /// process that dies between claiming a tick and starting its run loses that tick: ticks fire
 /// at most once.
 public struct Scheduler: Sendable {
     public let schedule: ScheduleSpec
     public let flow: String
+    /// The asset whose schedule this is (its ticks name partitions of its time windows), or nil
+    /// for the flow's own schedule.
+    public let asset: AssetSpec?
     public let store: any Store
     public let clock: any EngineClock
     /// This process's name in the lease and in claims.
@@ -69,26 +72,33 @@ public struct Scheduler: Sendable {
     static let retryDelay = Duration.seconds(5)
 
     /// Fails when the schedule's cron expression does not parse (a prepared flow's does).
-    public init(schedule: ScheduleSpec, flow: String, store: any Store, clock: any EngineClock = SystemClock(),
+    public init(schedule: ScheduleSpec, flow: String, asset: AssetSpec? = nil, store: any Store, clock: any EngineClock = SystemClock(),
                 holder: String = DurableRunner.defaultWorkerName(), leaseTTL: Double = 15,
                 logger: Logger = Logger(label: "sluice.scheduler"),
                 fire: @escaping @Sendable (ScheduledTick) async throws -> Void) throws(CronSchedule.ParseError) {
         self.schedule = schedule
         self.flow = flow
+        self.asset = asset
         self.store = store
         self.clock = clock
         self.holder = holder
         self.leaseTTL = leaseTTL
         var logger = logger
         logger[metadataKey: "flow.name"] = .string(flow)
+        if let asset { logger[metadataKey: "asset.key"] = .string(asset.key) }
         self.logger = logger
         self.planner = try TickPlanner(schedule)
         self.fire = fire
     }
 
-    package static func leaseName(flow: String) -> String { "schedule/\(flow)" }
-    package static func lastKey(flow: String) -> String { "schedule/\(flow)/last" }
-    package static func claimKey(flow: String, tick: Date) -> String { "schedule/\(flow)/\(Int64(tick.timeIntervalSince1970.rounded(.down)))" }
+    /// What the schedule's lease and keys are named by: the flow, or `flow@asset`.
+    public var name: String { Self.name(flow: flow, asset: asset?.key) }
+    public static func name(flow: String, asset: String?) -> String { asset.map { "\(flow)@\($0)" } ?? flow }
+
+    package static func leaseName(schedule: String) -> String { "schedule/\(schedule)" }
+    package static func lastKey(schedule: String) -> String { "schedule/\(schedule)/last" }
+    /// Also the idempotency key of the run a tick starts.
+    package static func claimKey(schedule: String, tick: Date) -> String { "schedule/\(schedule)/\(Int64(tick.timeIntervalSince1970.rounded(.down)))" }
 
     /// The stored form of a position: `{time: ISO-8601, epoch: seconds}`.
     package static func position(_ date: Date) -> Value {
@@ -98,7 +108,7 @@ public struct Scheduler: Sendable {
     /// Fires ticks while this process leads the schedule, waiting for the lead first and again
     /// after losing it; returns when cancelled.
     public func run() async {
-        let leadership = Leadership(store: store, name: Self.leaseName(flow: flow), holder: holder, ttl: leaseTTL, clock: clock)
+        let leadership = Leadership(store: store, name: Self.leaseName(schedule: name), holder: holder, ttl: leaseTTL, clock: clock)
         let logger = self.logger
         _ = await leadership.run(onChange: { leading, lease in
             if leading {
@@ -124,7 +134,7 @@ public struct Scheduler: Sendable {
                     if cursor == nil {
                         // Never ran before: start from now, and remember that.
                         let now = clock.now()
-                        try await store.put(.system, Self.lastKey(flow: flow), Self.position(now), ttl: nil, now: now)
+                        try await store.put(.system, Self.lastKey(schedule: name), Self.position(now), ttl: nil, now: now)
                         logger.info("first start of the schedule: no catch-up")
                         cursor = now
                     }
@@ -150,7 +160,7 @@ public struct Scheduler: Sendable {
                         try Task.checkCancellation()
                     }
                     if cursor.map({ $0 < newest }) ?? true {
-                        try await store.put(.system, Self.lastKey(flow: flow), Self.position(newest), ttl: nil, now: clock.now())
+                        try await store.put(.system, Self.lastKey(schedule: name), Self.position(newest), ttl: nil, now: clock.now())
                         cursor = newest
                     }
                 }
@@ -166,9 +176,9 @@ public struct Scheduler: Sendable {
 
     /// The stored position, nil when the schedule never ran.
     private func startingPosition() async throws -> Date? {
-        guard let entry = try await store.get(.system, Self.lastKey(flow: flow), now: clock.now()) else { return nil }
+        guard let entry = try await store.get(.system, Self.lastKey(schedule: name), now: clock.now()) else { return nil }
         guard let epoch = entry.value["epoch"]?.doubleValue else {
-            throw StoreError.corrupt("\(Self.lastKey(flow: flow)) holds no epoch: \(entry.value.jsonString())")
+            throw StoreError.corrupt("\(Self.lastKey(schedule: name)) holds no epoch: \(entry.value.jsonString())")
         }
         return Date(timeIntervalSince1970: epoch)
     }
@@ -179,12 +189,12 @@ public struct Scheduler: Sendable {
         let now = clock.now()
         let claim: Value = ["holder": .string(holder), "claimed": .string(ScheduledTick.iso8601(now))]
         var metadata: Logger.Metadata = ["schedule.tick": "\(ScheduledTick.iso8601(planned.time))"]
-        guard try await store.create(.system, Self.claimKey(flow: flow, tick: planned.time), claim, ttl: Self.claimTTL, now: now) != nil else {
+        guard try await store.create(.system, Self.claimKey(schedule: name, tick: planned.time), claim, ttl: Self.claimTTL, now: now) != nil else {
             logger.info("tick already fired by another process", metadata: metadata)
             return
         }
         do {
-            try await store.put(.system, Self.lastKey(flow: flow), Self.position(planned.time), ttl: nil, now: now)
+            try await store.put(.system, Self.lastKey(schedule: name), Self.position(planned.time), ttl: nil, now: now)
         } catch {
             // The claim already keeps the tick from firing twice; only a restart would see the older position.
             metadata["error"] = "\(error)"
@@ -202,8 +212,14 @@ public struct Scheduler: Sendable {
     }
 
     private func makeTick(_ planned: TickPlanner.Tick) -> ScheduledTick {
-        let partition = schedule.partitionKey(at: planned.time)
-        var input: Value.Object = ["scheduled_time": .string(ScheduledTick.iso8601(planned.time)), "schedule": .string(flow)]
+        let partition: String?
+        if let asset {
+            // An asset's keys are read in its own windows' time zone.
+            partition = asset.partitions?.timeWindows.flatMap { schedule.partitionKey(at: planned.time, in: $0) }
+        } else {
+            partition = schedule.partitionKey(at: planned.time)
+        }
+        var input: Value.Object = ["scheduled_time": .string(ScheduledTick.iso8601(planned.time)), "schedule": .string(name)]
         if let partition { input["partition"] = .string(partition) }
         for (key, value) in schedule.input { input[key] = value }
         return ScheduledTick(time: planned.time, isCatchUp: planned.isCatchUp, partition: partition, input: .object(input))

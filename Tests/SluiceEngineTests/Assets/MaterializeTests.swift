@@ -175,20 +175,29 @@ struct MaterializeTests {
         #expect(log2.count("cleaned") == 0)
     }
 
-    @Test("Assets defined in Swift join a YAML flow in one graph and materialize with it")
-    func codeAssets() async throws {
+    static let daily = Partitions.time(TimeWindows(unit: .daily, start: Date(timeIntervalSince1970: 1_735_689_600)))  // 2025-01-01
+
+    /// `setUp` plus the code asset `cleaned` (daily, reading `raw`) and `more`, registered beside the `step` tasks.
+    func setUpCode(_ more: [Asset] = []) -> (MemoryStore, ExecutionLog, TaskRegistry, CodeAssets) {
         let (store, log, _, _) = setUp()
         var registry = log.tasks(blocking: false)
-        let daily = Partitions.time(TimeWindows(unit: .daily, start: Date(timeIntervalSince1970: 1_735_689_600)))  // 2025-01-01
         let code = CodeAssets {
-            Asset("cleaned", dependsOn: "raw", partitions: daily) { context, inputs in
+            Asset("cleaned", dependsOn: "raw", partitions: Self.daily) { context, inputs in
                 ["day": .string(context.partition), "from_raw": inputs["raw"] ?? .null]
             }
-            Asset("report", dependsOn: "cleaned", partitions: daily, version: "2") { _, inputs in
-                ["report_of": inputs["cleaned"]?["day"] ?? .null]
-            }
+            more
         }
         code.register(in: &registry)
+        return (store, log, registry, code)
+    }
+
+    @Test("Assets defined in Swift join a YAML flow in one graph and materialize with it")
+    func codeAssets() async throws {
+        let (store, log, registry, code) = setUpCode([
+            Asset("report", dependsOn: "cleaned", partitions: Self.daily, version: "2") { _, inputs in
+                ["report_of": inputs["cleaned"]?["day"] ?? .null]
+            },
+        ])
         let yaml = """
             flow:
               name: mixed
@@ -207,5 +216,45 @@ struct MaterializeTests {
         #expect(report.inputs.map(\.asset) == ["cleaned"])
         #expect(plan.assetGraph.upstream["cleaned"] == ["raw"])
         #expect(throws: AssetError.self) { _ = try code.adding(to: try code.adding(to: loaded)) }
+    }
+
+    @Test("A YAML asset may name a code asset in depends_on: checked when the graph is combined, it materializes with the code asset's value")
+    func yamlReadsCodeAsset() async throws {
+        let (store, log, registry, code) = setUpCode()
+        func yaml(_ upstream: String) -> String {
+            """
+            flow:
+              name: mixed
+              tasks:
+                - step: {name: raw, asset: {partitions: {daily: {start: 2025-01-01}}}}
+                - step:
+                    name: report
+                    depends_on: [\(upstream)]
+                    asset: {partitions: {daily: {start: 2025-01-01}}, inputs: {\(upstream): identity}}
+            """
+        }
+        let loader = FlowLoader(catalog: registry.catalog)
+        // Loaded on its own, the YAML does not know the name.
+        #expect(throws: FlowErrors.self) { _ = try loader.load(text: yaml("cleaned"), file: "mixed.yaml") }
+
+        let loaded = try loader.load(text: yaml("cleaned"), file: "mixed.yaml", deferringUnknownDependencies: true)
+        let runner = makeRunner(store, registry)
+        let plan = try runner.prepare(try code.adding(to: loaded))
+        #expect(plan.assetGraph.upstream["report"] == ["cleaned"] && plan.assetGraph.upstream["cleaned"] == ["raw"])
+        let (outcome, runPlan) = try ran(try await runner.materialize(plan, source: yaml("cleaned"), asset: "report", partition: "2025-01-02"))
+        #expect(outcome.record.status == .completed, "\(outcome.record.error ?? "")")
+        #expect(runPlan.compute.keys.sorted() == ["cleaned", "raw", "report"])
+        #expect(log.count("raw") == 1 && log.count("report") == 1)
+        #expect(outcome.result?["cleaned"]?["day"] == "2025-01-02", "report got the code asset's value as its input")
+        #expect(outcome.result?["cleaned"]?["from_raw"]?["raw"] == 1)
+        let report = try #require(try await store.materializations(MaterializationFilter(asset: "report")).first)
+        #expect(report.inputs.map(\.asset) == ["cleaned"])
+
+        // A name still unknown once combined is reported where the YAML wrote it.
+        let typo = try loader.load(text: yaml("cleand"), file: "mixed.yaml", deferringUnknownDependencies: true)
+        let error = try #require(throws: FlowErrors.self) { _ = try code.adding(to: typo) }
+        #expect(error.errors.map(\.description).contains(
+            "mixed.yaml:7:22: task 'report' depends on 'cleand', which is not a task of this flow (did you mean 'cleaned'?)"), "\(error)")
+        #expect(error.errors.contains { $0.description.hasPrefix("mixed.yaml:8:") && $0.message.contains("'cleand' is not an asset") }, "\(error)")
     }
 }

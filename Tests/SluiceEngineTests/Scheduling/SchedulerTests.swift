@@ -80,12 +80,12 @@ struct SchedulerTests {
     }
 
     func last() async throws -> String? {
-        try await store.get(.system, Scheduler.lastKey(flow: Self.flow), now: clock.now())?.value["time"]?.stringValue
+        try await store.get(.system, Scheduler.lastKey(schedule: Self.flow), now: clock.now())?.value["time"]?.stringValue
     }
 
     /// Records `last` as if the schedule had last fired at `date` before this process started.
     func seedLast(_ date: String) async throws {
-        try await store.put(.system, Scheduler.lastKey(flow: Self.flow), Scheduler.position(Self.date(date)), ttl: nil, now: clock.now())
+        try await store.put(.system, Scheduler.lastKey(schedule: Self.flow), Scheduler.position(Self.date(date)), ttl: nil, now: clock.now())
     }
 
     @Test("A daily cron schedule fires once a day at its time: three days, three ticks")
@@ -222,7 +222,7 @@ struct SchedulerTests {
     @Test("A tick another process already claimed is not fired again")
     func claimedElsewhere() async throws {
         let tick = Self.date("2026-01-01T06:00:00Z")
-        let claimed = try await store.create(.system, Scheduler.claimKey(flow: Self.flow, tick: tick), ["holder": "elsewhere"], ttl: nil, now: clock.now())
+        let claimed = try await store.create(.system, Scheduler.claimKey(schedule: Self.flow, tick: tick), ["holder": "elsewhere"], ttl: nil, now: clock.now())
         #expect(claimed != nil)
         let running = try scheduler(ScheduleSpec(.cron("0 6 * * *")))
         let task = Task { await running.run() }
