@@ -68,13 +68,14 @@ extension Dynamic {
     }
 
     /// The `event` a script sees: data, subject, id, timestamp, meta and, after a failure, error.
-    public init(event: Event) {
+    /// `meta`, when given, is the event's meta already converted (shared, not converted twice).
+    public init(event: Event, meta: Dynamic? = nil) {
         var m: [String: Dynamic] = [
             "data": Dynamic(event.data),
             "subject": .string(event.subject),
             "id": .string(event.id),
             "timestamp": .int(event.timestamp),
-            "meta": Dynamic(Value.object(event.meta)),
+            "meta": meta ?? Dynamic(Value.object(event.meta)),
         ]
         if let e = event.error { m["error"] = .map(["message": .string(e.message), "task": .string(e.task)]) }
         self = .map(m)
@@ -93,13 +94,23 @@ extension Dynamic {
         case .blob(let b): return .bytes(b)
         case .array(let a): return .array(a.map(\.eventValue))
         case .map(let m):
-            var o = Value.Object()
-            for k in m.keys.sorted() { o[k] = m[k]!.eventValue }
+            var o = Value.Object(minimumCapacity: m.count)
+            for (k, v) in m.sorted(by: { $0.key < $1.key }) { o[k] = v.eventValue }
             return .object(o)
         case .timestamp(let t): return .double(t)
         case .shared(let box): return box.value.eventValue
         case .sequence(let s): return .array(s.collect(limit: 1 << 20).map(\.eventValue))
         case .range, .fnPtr, .host: return .string(displayText)
         }
+    }
+}
+
+extension Dynamic {
+    /// True when both are maps held in the same storage: one was copied from the other and
+    /// neither has been changed since (a change copies the storage first). False says nothing.
+    public func isUnchangedCopy(of other: Dynamic) -> Bool {
+        guard case .map(let a) = self, case .map(let b) = other else { return false }
+        // A native dictionary is one reference to its storage.
+        return unsafeBitCast(a, to: UnsafeRawPointer.self) == unsafeBitCast(b, to: UnsafeRawPointer.self)
     }
 }

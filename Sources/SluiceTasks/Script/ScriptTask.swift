@@ -8,8 +8,9 @@ import SluiceScript
 ///
 /// The script sees `event` (`data`, `subject`, `id`, `timestamp`, `meta`, `error`) and `ctx`
 /// (`ctx.meta`, carried forward; `ctx.cache`; `ctx.resource`). What it returns decides what
-/// goes on: `()` drops the event, an array makes one event per element, a map with
-/// `data`/`subject`/`id` keys is a whole envelope, anything else is the new data.
+/// goes on: `()` drops the event, an array makes one event per element, a map with a `data`
+/// key and only envelope keys (`data`, `subject`, `id`, `meta`) is a whole envelope, anything
+/// else is the new data.
 struct ScriptTask: TaskProcessor {
     static let spec = TaskSpec(
         name: "script",
@@ -110,9 +111,12 @@ struct ScriptTask: TaskProcessor {
         guard let script else { throw TaskError.permanent(missing ?? "no script", code: .invalidConfig) }
         let namespace = context.flowName.isEmpty ? "" : context.flowName + "."
         var scope = ScriptScope()
-        scope.push("event", Dynamic(event: event))
+        // One conversion of the meta serves `event.meta` and `ctx.meta`; if the script leaves
+        // `ctx.meta` alone it is not converted back.
+        let meta = Dynamic(Value.object(event.meta))
+        scope.push("event", Dynamic(event: event, meta: meta))
         scope.push("ctx", .map([
-            "meta": Dynamic(Value.object(event.meta)),
+            "meta": meta,
             "cache": .host(CacheObject(cache, namespace: namespace)),
             "resource": .host(ResourceObject(resources)),
             "flow": .string(context.flowName),
@@ -127,8 +131,9 @@ struct ScriptTask: TaskProcessor {
             throw TaskError.permanent("script error: \(error)", code: .invalidInput)
         }
         var base = event
-        if case .map(let ctx) = scope.variables[1].value, case .object(let meta)? = ctx["meta"]?.eventValue {
-            base.meta = meta
+        if case .map(let ctx) = scope.variables[1].value, let after = ctx["meta"], !after.isUnchangedCopy(of: meta),
+           case .object(let changed) = after.eventValue {
+            base.meta = changed
         }
         switch result {
         case .unit: return .drop
@@ -138,9 +143,11 @@ struct ScriptTask: TaskProcessor {
     }
 
     /// An outgoing event: an envelope map sets data, subject and id; anything else is the data.
+    /// An envelope has a `data` key and no keys but `data`, `subject`, `id` and `meta`, so a
+    /// record such as `#{id: 7, name: "x"}` stays data.
     static func event(from value: Dynamic, base: Event) -> Event {
         var out = base
-        if case .map(let m) = value, m["data"] != nil || m["subject"] != nil || m["id"] != nil {
+        if case .map(let m) = value, m["data"] != nil, m.keys.allSatisfy(envelopeKeys.contains) {
             out.data = m["data"]?.eventValue ?? .null
             if case .string(let s)? = m["subject"] { out.subject = s }
             if case .string(let s)? = m["id"] { out.id = s }
@@ -150,6 +157,8 @@ struct ScriptTask: TaskProcessor {
         }
         return out
     }
+
+    static let envelopeKeys: Set<String> = ["data", "subject", "id", "meta"]
 
     /// Where a script position lands in the flow file, for a script written inline.
     static func fileLocation(of position: ScriptPosition?, inScalarAt location: SourceLocation) -> SourceLocation {

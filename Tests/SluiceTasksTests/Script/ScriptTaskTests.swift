@@ -36,6 +36,13 @@ struct ScriptTaskTests {
         let (_, enveloped) = try await harness.run("flow:\n  tasks:\n    - script: {name: t, code: '#{data: 42, subject: \"s.x\"}'}\n")
         #expect(enveloped[0].results[0].event.data == 42)
         #expect(enveloped[0].results[0].event.subject == "s.x")
+        // A record with an id (the shape of Flowgen's own example) is data, not an envelope.
+        let (_, record) = try await harness.run("flow:\n  tasks:\n    - script: {name: t, code: '#{id: event.data.n, type: \"order\"}'}\n",
+                                                input: ["n": 5])
+        #expect(record[0].results[0].event.data == ["id": 5, "type": "order"])
+        let (_, rows) = try await harness.run("flow:\n  tasks:\n    - script: {name: t, code: '[#{id: 1}, #{id: 2, data: 3, kind: \"row\"}, #{id: \"e4\", data: 4}]'}\n")
+        #expect(rows[0].results.map(\.event.data) == [["id": 1], ["id": 2, "data": 3, "kind": "row"], 4])
+        #expect(rows[0].results.last?.event.id == "e4")
     }
 
     @Test("ctx.meta changes are carried forward to the next task")
