@@ -322,6 +322,35 @@ struct ServeCLITests {
         #expect(server2.stop(seconds: 30) == 0, "\(server2.output)")
     }
 
+    @Test("Cancelling through the API a durable run this server is executing stops it at once, not at its next heartbeat")
+    func cancelStopsLocalRun() throws {
+        let dir = try Self.setUp([:])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let marker = dir + "/after-ran"
+        try Self.write(dir, "jobs/long.yaml", """
+        flow:
+          name: long
+          tasks:
+            - delay: {name: wait, duration: 2s}
+            - shell: {name: after, shell: true, command: "echo ran > \(marker)"}
+        """)
+        // A claim of two minutes: the heartbeat that would notice the cancel comes after 40 s.
+        let server = try Self.serve(dir, environment: ["SLUICE_WORKERS_CLAIM_TTL": "120"])
+        defer { server.stop() }
+        let (status, started) = try server.json("POST", "/api/v1/runs", body: #"{"flow": "jobs/long"}"#)
+        #expect(status == 202)
+        let id = started["run"]?["id"]?.stringValue ?? ""
+        #expect(CLI.waitFor(seconds: 20) { (try? server.json("GET", "/api/v1/runs/\(id)"))?.1["status"] == "running" })
+        let (cancelStatus, cancelled) = try server.json("POST", "/api/v1/runs/\(id)/cancel", body: #"{"reason": "not today"}"#)
+        #expect(cancelStatus == 200, "\(cancelled)")
+        // The delay would have ended after 2 s and the next task run; stopped, it never does.
+        usleep(4_000_000)
+        #expect(!FileManager.default.fileExists(atPath: marker), "the cancelled run went on to its next task")
+        let (_, shown) = try server.json("GET", "/api/v1/runs/\(id)")
+        #expect(shown["status"] == "cancelled")
+        #expect(shown["error"] == "not today", "\(shown)")
+    }
+
     @Test("The API: flows, validation, runs started, listed, shown, retried and cancelled; tasks; health; metrics; JSON errors")
     func api() throws {
         let dir = try Self.setUp([

@@ -56,6 +56,9 @@ public final class DurableRunner: Sendable {
     let load: @Sendable (StoredFlow) throws -> FlowDefinition
     private let plans = Mutex<[String: FlowPlan]>([:])
     private let purged = Atomic<Bool>(false)
+    /// Runs this process is executing now, so that cancelling one here stops it at once
+    /// (another process's run notices at its next heartbeat).
+    private let executing = Mutex<[String: Task<ExecutionSummary, Never>]>([:])
 
     /// The key under which a finished run's result is kept with its checkpoints.
     public static let resultKey = "$result"
@@ -220,8 +223,16 @@ public final class DurableRunner: Sendable {
         record.status = .cancelled
         record.ended = now
         record.error = reason
-        try await store.commit(StoreBatch(runs: [record], events: [.init(runID: runID, event: ["type": "run_cancelled",
-                                                                                             "run": .string(runID)])]))
+        // The run's queue claim is taken from whoever holds it (as if it had run out), and the run
+        // leaves the queue with the cancel: a process still executing it finds its claim gone,
+        // so its writes are refused and it stops, instead of finishing and writing `completed`
+        // over the cancel. A run that is not queued (waiting at a gate) has no claim to take.
+        let seized = try await store.claim(runID: runID, worker: "cancel", ttl: 0, now: .distantFuture)
+        var batch = StoreBatch(runs: [record], events: [.init(runID: runID, event: ["type": "run_cancelled", "run": .string(runID)])],
+                               fence: seized)
+        batch.finishesClaim = seized != nil
+        try await store.commit(batch)
+        executing.withLock { $0[runID] }?.cancel()
         await retireGates(record)
         return record
     }
@@ -359,12 +370,18 @@ public final class DurableRunner: Sendable {
         let reports = ReportCollector()
         let (input, runID, engine) = (record.input, record.id, self.engine)
         let work = Task { await engine.run(plan, input: Event(data: input), durable: durable) { reports.add($0) } }
+        executing.withLock { $0[runID] = work }
+        defer { executing.withLock { _ = $0.removeValue(forKey: runID) } }
         let heartbeat = Task { await self.keepClaim(claim, runID: runID, work: work) }
         let summary = await withTaskCancellationHandler { await work.value } onCancel: { work.cancel() }
         heartbeat.cancel()
         let stopReason = await heartbeat.value
 
         if let lost = durable.lost.withLock({ $0 }) ?? stopReason.flatMap({ $0 == "cancelled" ? nil : $0 }) {
+            // A cancel takes the claim: that is how the run ended, not a lost claim.
+            if let current = try? await store.run(id: record.id), current.status == .cancelled {
+                return Outcome(record: current, ending: .finished, summary: summary)
+            }
             return Outcome(record: record, ending: .lost(lost), summary: summary)
         }
         if stopReason == "cancelled" || summary.interrupted, let current = try await store.run(id: record.id), current.status == .cancelled {

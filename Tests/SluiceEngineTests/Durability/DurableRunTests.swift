@@ -15,8 +15,9 @@ final class ExecutionLog: Sendable {
 
     func count(_ task: String) -> Int { counts.withLock { $0[task] ?? 0 } }
 
-    /// `step` records each execution; `hold` records it, then waits (until cancelled) while `blocking` is on.
-    func tasks(blocking: Bool) -> TaskRegistry {
+    /// `step` records each execution; `hold` records it, then waits while `blocking` is on:
+    /// `holdFor`, or until cancelled.
+    func tasks(blocking: Bool, holdFor: Duration = .seconds(3600)) -> TaskRegistry {
         let log = self
         return registry([
             ClosureTask.processor("step") { e, ctx in
@@ -29,7 +30,7 @@ final class ExecutionLog: Sendable {
                 log.counts.withLock { $0[ctx.taskName, default: 0] += 1 }
                 if blocking {
                     log.blockedFlag.store(true, ordering: .sequentiallyConsistent)
-                    try await Task.sleep(for: .seconds(3600))
+                    try await Task.sleep(for: holdFor)
                 }
                 return .event(e)
             },
@@ -195,6 +196,25 @@ struct DurableRunTests {
         #expect(outcome.record.status == .cancelled)
         #expect(log.count("d") == 0)
         #expect(try await store.run(id: id)?.status == .cancelled)
+    }
+
+    @Test("A cancel from another process takes the run's claim: the process executing it stops at its next write instead of finishing over the cancel")
+    func cancelFromElsewhere() async throws {
+        let store = MemoryStore()
+        let log = ExecutionLog()
+        let reg = log.tasks(blocking: true, holdFor: .milliseconds(300))
+        // A long claim: the heartbeat that would notice the cancel does not come during the test.
+        let runner = makeRunner(store, reg, claimTTL: 120)
+        let running = Task { try await runner.start(try loadPlan(runner, reg, chainYAML), source: chainYAML) }
+        for _ in 0..<500 where !log.blocked { try await Task.sleep(for: .milliseconds(10)) }
+        let id = try #require(try await store.runs(RunFilter()).first?.id)
+        _ = try await makeRunner(store, reg).cancel(runID: id, reason: "stop")
+        let outcome = try await running.value
+        #expect(log.count("d") == 0, "the run went on after the cancel")
+        #expect(outcome.record.status == .cancelled)
+        #expect(try await store.run(id: id)?.status == .cancelled)
+        #expect(try await store.run(id: id)?.error == "stop")
+        #expect(try await store.claimRun(worker: "w", ttl: 1, now: Date()) == nil, "the cancelled run is still queued")
     }
 
     @Test("A process that lost its claim stops, and its late writes are refused")
