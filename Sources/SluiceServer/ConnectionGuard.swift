@@ -22,7 +22,12 @@ struct GuardedChildChannel<Inner: ServerChildChannel>: ServerChildChannel {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
-            try channel.pipeline.syncOperations.addHandler(FirstRequestGuard(timeout: firstRequestTimeout))
+            // Right behind the decoder: it sees the first request head before a WebSocket upgrade
+            // can take it (a guard further back would never see a read on an upgraded
+            // connection, and would close it when its timer ran out).
+            let operations = channel.pipeline.syncOperations
+            let decoder = try operations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            try operations.addHandler(FirstRequestGuard(timeout: firstRequestTimeout), position: .after(decoder))
             return value
         }
     }
@@ -64,7 +69,8 @@ struct RoutineNegotiationErrors: LogHandler {
     }
 }
 
-/// Sits behind the HTTP decoder until the first request passes; see `GuardedChildChannel`.
+/// Sits right behind the HTTP decoder until the first request head passes; see
+/// `GuardedChildChannel`.
 final class FirstRequestGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
 

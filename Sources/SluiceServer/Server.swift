@@ -158,7 +158,8 @@ public final class SluiceServer: Sendable {
                 try await Task.sleep(for: config.gracePeriod)
                 worker.cancel()
             }
-            await worker.value
+            // Cancelled rather than shut down (another service failed): no grace period.
+            await withTaskCancellationHandler { await worker.value } onCancel: { worker.cancel() }
             timer.cancel()
             await flowsStopped
             server.logger.info("stopped")

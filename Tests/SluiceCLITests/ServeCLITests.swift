@@ -458,7 +458,8 @@ struct ServeCLITests {
     func serverSentEvents() throws {
         let dir = try Self.setUp(["greet.yaml": Self.hook("greet", path: "/hooks/greet"), "other.yaml": Self.hook("other", path: "/hooks/other")])
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let server = try Self.serve(dir)
+        // A short first-request timeout: a WebSocket that only listens must outlive it.
+        let server = try Self.serve(dir, environment: ["SLUICE_SERVER_FIRST_REQUEST_TIMEOUT": "1s"])
         defer { server.stop() }
         let fd = try HTTPReply.connect(port: server.port, timeout: 10)
         defer { close(fd) }
@@ -485,7 +486,8 @@ struct ServeCLITests {
     func webSocket() throws {
         let dir = try Self.setUp(["greet.yaml": Self.hook("greet", path: "/hooks/greet"), "other.yaml": Self.hook("other", path: "/hooks/other")])
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let server = try Self.serve(dir)
+        // A short first-request timeout: a WebSocket that only listens must outlive it.
+        let server = try Self.serve(dir, environment: ["SLUICE_SERVER_FIRST_REQUEST_TIMEOUT": "1s"])
         defer { server.stop() }
         let fd = try HTTPReply.connect(port: server.port, timeout: 10)
         defer { close(fd) }
@@ -508,6 +510,7 @@ struct ServeCLITests {
         #expect(head.hasPrefix("HTTP/1.1 101"), "\(head)")
         #expect(head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="))
         bytes.removeSubrange(..<headEnd.upperBound)
+        usleep(2_000_000)
         _ = try server.request("POST", "/hooks/other", body: #"{"name": "x"}"#)
         _ = try server.request("POST", "/hooks/greet", body: #"{"name": "y"}"#)
         // Unmasked server frames: FIN+opcode, length (7 bits, or 126 + 16 bits), payload.

@@ -215,23 +215,37 @@ public final class DurableRunner: Sendable {
         return (record, plan)
     }
 
-    /// Marks a run cancelled. A process executing it stops at its next heartbeat; a queued run
-    /// is dropped when a worker claims it.
+    /// Marks a run cancelled. The run's queue claim is taken from whoever holds it (as if it had
+    /// run out) and the run leaves the queue with the cancel: a process still executing it finds
+    /// its claim gone, so its next write is refused and it stops, instead of finishing and
+    /// writing `completed` over the cancel. A run this process executes stops at once. A run
+    /// that is not queued (waiting at a gate) has no claim to take.
     public func cancel(runID: String, reason: String = "cancelled") async throws -> RunRecord {
-        guard var record = try await store.run(id: runID) else { throw StoreError.notFound("run \(runID)") }
-        if record.status.isFinal { throw DurableError("run \(runID) has already ended (\(record.status))") }
+        // Claimed before the run is read, so a run that ends meanwhile cannot be overwritten.
+        let seized = try await store.claim(runID: runID, worker: "cancel", ttl: 0, now: .distantFuture)
+        guard var record = try await store.run(id: runID) else {
+            if let seized { _ = try? await store.finish(seized) }
+            throw StoreError.notFound("run \(runID)")
+        }
+        if record.status.isFinal {
+            if let seized { _ = try? await store.finish(seized) }
+            throw DurableError("run \(runID) has already ended (\(record.status))")
+        }
         record.status = .cancelled
         record.ended = now
         record.error = reason
-        // The run's queue claim is taken from whoever holds it (as if it had run out), and the run
-        // leaves the queue with the cancel: a process still executing it finds its claim gone,
-        // so its writes are refused and it stops, instead of finishing and writing `completed`
-        // over the cancel. A run that is not queued (waiting at a gate) has no claim to take.
-        let seized = try await store.claim(runID: runID, worker: "cancel", ttl: 0, now: .distantFuture)
         var batch = StoreBatch(runs: [record], events: [.init(runID: runID, event: ["type": "run_cancelled", "run": .string(runID)])],
                                fence: seized)
         batch.finishesClaim = seized != nil
-        try await store.commit(batch)
+        do {
+            try await store.commit(batch)
+        } catch {
+            // Another cancel took the claim after this one: the run is cancelled all the same.
+            if let current = try? await store.run(id: runID), current.status == .cancelled { return current }
+            // Otherwise the claim is handed back (expired at once), so the run can be resumed.
+            if let seized { _ = try? await store.heartbeat(seized, ttl: 0, now: now) }
+            throw error
+        }
         executing.withLock { $0[runID] }?.cancel()
         await retireGates(record)
         return record

@@ -9,8 +9,8 @@ import SluiceScript
 /// The script sees `event` (`data`, `subject`, `id`, `timestamp`, `meta`, `error`) and `ctx`
 /// (`ctx.meta`, carried forward; `ctx.cache`; `ctx.resource`). What it returns decides what
 /// goes on: `()` drops the event, an array makes one event per element, a map with a `data`
-/// key and only envelope keys (`data`, `subject`, `id`, `meta`) is a whole envelope, anything
-/// else is the new data.
+/// key and only the event's own keys (`data`, `subject`, `id`, `meta`, `timestamp`, `error`)
+/// is a whole envelope, anything else is the new data.
 struct ScriptTask: TaskProcessor {
     static let spec = TaskSpec(
         name: "script",
@@ -143,8 +143,8 @@ struct ScriptTask: TaskProcessor {
     }
 
     /// An outgoing event: an envelope map sets data, subject and id; anything else is the data.
-    /// An envelope has a `data` key and no keys but `data`, `subject`, `id` and `meta`, so a
-    /// record such as `#{id: 7, name: "x"}` stays data.
+    /// An envelope has a `data` key and no keys but the event's own (`data`, `subject`, `id`,
+    /// `meta`, `timestamp`, `error`), so a record such as `#{id: 7, name: "x"}` stays data.
     static func event(from value: Dynamic, base: Event) -> Event {
         var out = base
         if case .map(let m) = value, m["data"] != nil, m.keys.allSatisfy(envelopeKeys.contains) {
@@ -158,7 +158,9 @@ struct ScriptTask: TaskProcessor {
         return out
     }
 
-    static let envelopeKeys: Set<String> = ["data", "subject", "id", "meta"]
+    /// `timestamp` and `error` are allowed (and ignored) so that a script may return `event`
+    /// itself, changed or not.
+    static let envelopeKeys: Set<String> = ["data", "subject", "id", "meta", "timestamp", "error"]
 
     /// Where a script position lands in the flow file, for a script written inline.
     static func fileLocation(of position: ScriptPosition?, inScalarAt location: SourceLocation) -> SourceLocation {

@@ -43,6 +43,10 @@ struct ScriptTaskTests {
         let (_, rows) = try await harness.run("flow:\n  tasks:\n    - script: {name: t, code: '[#{id: 1}, #{id: 2, data: 3, kind: \"row\"}, #{id: \"e4\", data: 4}]'}\n")
         #expect(rows[0].results.map(\.event.data) == [["id": 1], ["id": 2, "data": 3, "kind": "row"], 4])
         #expect(rows[0].results.last?.event.id == "e4")
+        // The event itself, changed, is an envelope: its data goes on.
+        let (_, whole) = try await harness.run("flow:\n  tasks:\n    - script: {name: t, code: 'event.data.x = 1; event'}\n",
+                                               input: ["n": 5])
+        #expect(whole[0].results[0].event.data == ["n": 5, "x": 1])
     }
 
     @Test("ctx.meta changes are carried forward to the next task")
