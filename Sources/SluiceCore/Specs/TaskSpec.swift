@@ -13,6 +13,9 @@ public struct TaskSpec: Sendable {
     public var outputs: [PortSpec]
     /// Flow snippets that use the task; each one is validated by the test suite.
     public var examples: [TaskExample]
+    /// The task only computes (bounded work, no waiting on I/O or time), so the engine may run
+    /// it in the task that produced its event instead of handing the event to its own workers.
+    public var computesOnly = false
 
     public init(name: String, aliases: [TaskAlias] = [], summary: String, kind: TaskKind = .processor, fields: [FieldSpec] = [],
                 inputs: [PortSpec] = [], outputs: [PortSpec] = [], examples: [TaskExample] = []) {

@@ -173,7 +173,9 @@ final class FlowExecution: Sendable {
     /// With `waitForRoom` false, returns nil at once when `max_runs_in_flight` runs are open.
     /// `onFinish` gets the run's report when it ends.
     @discardableResult
-    func startRun(with event: Event, at targets: [Int], from source: Stage?, waitForRoom: Bool = true,
+    /// `inline`: the caller is a task of this run alone, which may do the first tasks' work
+    /// itself (see `Outbox.flush`).
+    func startRun(with event: Event, at targets: [Int], from source: Stage?, waitForRoom: Bool = true, inline: Bool = false,
                   onFinish: (@Sendable (RunReport) -> Void)? = nil) async -> RunState? {
         if waitForRoom {
             await runLimiter.acquire()
@@ -187,12 +189,15 @@ final class FlowExecution: Sendable {
         if let source, source.children.isEmpty {
             run.record(LeafResult(task: source.name, event: event))
         }
+        // Each target holds a token of the run; the run's own is given back once they are sent
+        // (or handled here, with `inline`).
+        var out = Outbox(stageCount: stages.count)
         for target in targets {
-            run.retain()
             let slot = source.flatMap { s in s.children.first(where: { $0.stage == target })?.slot } ?? -1
-            await stages[target].channel.send(contentsOf: [.event(envelope, slot: slot)])
+            out.append(.event(envelope, slot: slot), to: target)
         }
-        run.release()
+        out.release(run)
+        await out.flush(self, inline: inline)
         return run
     }
 
@@ -423,12 +428,13 @@ public struct SourceEmitter: Sendable {
     /// Starts a run for `event` and returns its id, or nil when the flow has no room for
     /// another run (`max_runs_in_flight`) or is stopping: the caller refuses the message
     /// instead of waiting (a webhook answers 503). `onFinish` gets the run's report.
-    public func tryStart(_ event: Event, onFinish: @escaping @Sendable (RunReport) -> Void) async throws -> String? {
+    public func tryStart(_ event: Event, inline: Bool = false, onFinish: @escaping @Sendable (RunReport) -> Void) async throws -> String? {
         try Task.checkCancellation()
         var event = event
         if event.subject.isEmpty { event.subject = stage.name }
         if event.timestamp == 0 { event.timestamp = execution.clock.now().microsecondsSince1970 }
-        let run = await execution.startRun(with: event, at: stage.children.map(\.stage), from: stage, waitForRoom: false, onFinish: onFinish)
+        let run = await execution.startRun(with: event, at: stage.children.map(\.stage), from: stage, waitForRoom: false,
+                                           inline: inline, onFinish: onFinish)
         return run?.id
     }
 

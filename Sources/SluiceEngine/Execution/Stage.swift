@@ -78,6 +78,13 @@ final class Stage: Sendable {
     let deadLetter: Int?
     let random: @Sendable () -> Double
     let activeAttempts = Atomic<Int>(0)
+    /// One permit per unit of `concurrency`: a worker holds one while it handles an item, and
+    /// work run inline (see `runsInline`) takes one if free.
+    let capacity: AsyncSemaphore
+    /// An event for this stage may be handled in the task that produced it, when a permit is
+    /// free and nothing waits in the channel: the task only computes, runs unordered
+    /// (concurrency above 1), and has no join, ports, asset, cache, timeout or shared limit.
+    let runsInline: Bool
     private let joinState = Mutex<[JoinKey: JoinWaiting]>([:])
 
     /// A join's parts so far for one run (and scatter position).
@@ -122,6 +129,11 @@ final class Stage: Sendable {
         self.children = children
         self.deadLetter = deadLetter
         self.random = random
+        self.capacity = AsyncSemaphore(concurrency)
+        var computes = false
+        if case .processor = behavior { computes = spec.computesOnly }
+        self.runsInline = computes && concurrency > 1 && !joins && !usesPorts && definition.asset == nil && definition.cacheTTL == nil
+            && definition.timeout == nil && definition.rateLimit == nil && definition.concurrencyKey == nil
     }
 
     var isLeaf: Bool { children.isEmpty }
@@ -148,13 +160,24 @@ final class Stage: Sendable {
         let limit = concurrency == 1 ? 128 : 1
         while await channel.receive(into: &batch, limit: limit) {
             for item in batch {
+                await capacity.acquire()
                 await handle(item, &out, execution)
+                capacity.release()
                 if out.count >= 128 { await out.flush(execution) }
             }
             batch.removeAll(keepingCapacity: true)
             await out.flush(execution)
             if Task.isCancelled { break }
         }
+    }
+
+    /// Handles `item` here, in the calling task, under a permit the caller took; what it
+    /// produces goes on the same way.
+    func handleInline(_ item: StageItem, _ execution: FlowExecution) async {
+        var out = Outbox(stageCount: execution.stages.count)
+        await handle(item, &out, execution)
+        capacity.release()
+        await out.flush(execution, inline: true)
     }
 
     private func handle(_ item: StageItem, _ out: inout Outbox, _ execution: FlowExecution) async {
@@ -583,11 +606,27 @@ struct Outbox {
     }
 
     /// Sends what was gathered (waiting while a child is full), then gives back the input tokens.
-    mutating func flush(_ execution: FlowExecution) async {
+    /// With `inline` (the caller is a task of its own per run, such as a webhook request's), an
+    /// item for a stage that `runsInline`, with a free permit and an empty channel, is handled
+    /// here instead: no hand-over to another task. Stage workers do not inline: a worker doing
+    /// its children's work would take their parallelism away.
+    mutating func flush(_ execution: FlowExecution, inline: Bool = false) async {
         for stage in touched {
-            let items = byStage[stage]
+            var items = byStage[stage]
             byStage[stage].removeAll(keepingCapacity: true)
-            await execution.stages[stage].channel.send(contentsOf: items)
+            let target = execution.stages[stage]
+            if inline && target.runsInline {
+                var rest: [StageItem] = []
+                for item in items {
+                    if rest.isEmpty, target.channel.count == 0, target.capacity.tryAcquire() {
+                        await target.handleInline(item, execution)
+                    } else {
+                        rest.append(item)
+                    }
+                }
+                items = rest
+            }
+            if !items.isEmpty { await target.channel.send(contentsOf: items) }
         }
         touched.removeAll(keepingCapacity: true)
         count = 0

@@ -299,7 +299,10 @@ final class EndpointHandler: WebhookHandler {
         let waiter = ReportWaiter()
         let started: String?
         do {
-            started = try await emitter.tryStart(Event(id: id, data: data, meta: meta), onFinish: { waiter.finish($0) })
+            // A request that waits for its run does the first tasks' work in its own task when
+            // they only compute (scripts): no hand-over between threads for each of them.
+            started = try await emitter.tryStart(Event(id: id, data: data, meta: meta), inline: !config.respondAtOnce,
+                                                 onFinish: { waiter.finish($0) })
         } catch {
             started = nil
         }

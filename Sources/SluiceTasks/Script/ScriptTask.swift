@@ -12,7 +12,13 @@ import SluiceScript
 /// key and only the event's own keys (`data`, `subject`, `id`, `meta`, `timestamp`, `error`)
 /// is a whole envelope, anything else is the new data.
 struct ScriptTask: TaskProcessor {
-    static let spec = TaskSpec(
+    static let spec: TaskSpec = {
+        var spec = declaredSpec
+        // Scripts are bounded by their operation limit and wait on nothing.
+        spec.computesOnly = true
+        return spec
+    }()
+    private static let declaredSpec = TaskSpec(
         name: "script",
         aliases: [TaskAlias("transform.script")],
         summary: "Transforms each event with a Rhai script: returns new data, an envelope, an array (fan-out) or () (drop).",
