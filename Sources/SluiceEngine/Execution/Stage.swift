@@ -78,8 +78,8 @@ final class Stage: Sendable {
     let deadLetter: Int?
     let random: @Sendable () -> Double
     let activeAttempts = Atomic<Int>(0)
-    /// One permit per unit of `concurrency`: a worker holds one while it handles an item, and
-    /// work run inline (see `runsInline`) takes one if free.
+    /// One permit per unit of `concurrency`, for a stage that `runsInline`: a worker holds one
+    /// while it handles an item, and work run inline takes one if free.
     let capacity: AsyncSemaphore
     /// An event for this stage may be handled in the task that produced it, when a permit is
     /// free and nothing waits in the channel: the task only computes, runs unordered
@@ -160,9 +160,10 @@ final class Stage: Sendable {
         let limit = concurrency == 1 ? 128 : 1
         while await channel.receive(into: &batch, limit: limit) {
             for item in batch {
-                await capacity.acquire()
+                // Permits matter only where work may also run inline.
+                if runsInline { await capacity.acquire() }
                 await handle(item, &out, execution)
-                capacity.release()
+                if runsInline { capacity.release() }
                 if out.count >= 128 { await out.flush(execution) }
             }
             batch.removeAll(keepingCapacity: true)
