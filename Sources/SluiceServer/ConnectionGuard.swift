@@ -92,9 +92,8 @@ final class FirstRequestGuard: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        // A request reached the application: from here on Hummingbird handles the connection.
-        timer?.cancel()
-        timer = nil
+        // A request reached the application: from here on Hummingbird handles the connection
+        // (leaving the pipeline cancels the timer).
         context.fireChannelRead(data)
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }

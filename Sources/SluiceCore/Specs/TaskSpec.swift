@@ -15,10 +15,10 @@ public struct TaskSpec: Sendable {
     public var examples: [TaskExample]
     /// The task only computes (bounded work, no waiting on I/O or time), so the engine may run
     /// it in the task that produced its event instead of handing the event to its own workers.
-    public var computesOnly = false
+    public var computesOnly: Bool
 
     public init(name: String, aliases: [TaskAlias] = [], summary: String, kind: TaskKind = .processor, fields: [FieldSpec] = [],
-                inputs: [PortSpec] = [], outputs: [PortSpec] = [], examples: [TaskExample] = []) {
+                inputs: [PortSpec] = [], outputs: [PortSpec] = [], examples: [TaskExample] = [], computesOnly: Bool = false) {
         self.name = name
         self.aliases = aliases
         self.summary = summary
@@ -27,6 +27,7 @@ public struct TaskSpec: Sendable {
         self.inputs = inputs
         self.outputs = outputs
         self.examples = examples
+        self.computesOnly = computesOnly
     }
 
     public func field(named name: String) -> FieldSpec? { fields.first(where: { $0.name == name || $0.aliases.contains(name) }) }

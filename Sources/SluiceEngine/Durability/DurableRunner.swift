@@ -223,13 +223,11 @@ public final class DurableRunner: Sendable {
     public func cancel(runID: String, reason: String = "cancelled") async throws -> RunRecord {
         // Claimed before the run is read, so a run that ends meanwhile cannot be overwritten.
         let seized = try await store.claim(runID: runID, worker: "cancel", ttl: 0, now: .distantFuture)
-        guard var record = try await store.run(id: runID) else {
+        let current = try await store.run(id: runID)
+        guard var record = current, !record.status.isFinal else {
             if let seized { _ = try? await store.finish(seized) }
-            throw StoreError.notFound("run \(runID)")
-        }
-        if record.status.isFinal {
-            if let seized { _ = try? await store.finish(seized) }
-            throw DurableError("run \(runID) has already ended (\(record.status))")
+            guard let current else { throw StoreError.notFound("run \(runID)") }
+            throw DurableError("run \(runID) has already ended (\(current.status))")
         }
         record.status = .cancelled
         record.ended = now

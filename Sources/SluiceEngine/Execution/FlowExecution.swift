@@ -171,10 +171,9 @@ final class FlowExecution: Sendable {
 
     /// Starts a run whose root event goes to `targets`; `source` is the stage that produced it.
     /// With `waitForRoom` false, returns nil at once when `max_runs_in_flight` runs are open.
-    /// `onFinish` gets the run's report when it ends.
+    /// `onFinish` gets the run's report when it ends. `inline`: the caller is a task of this run
+    /// alone, which may do the first tasks' work itself (see `Outbox.flush`).
     @discardableResult
-    /// `inline`: the caller is a task of this run alone, which may do the first tasks' work
-    /// itself (see `Outbox.flush`).
     func startRun(with event: Event, at targets: [Int], from source: Stage?, waitForRoom: Bool = true, inline: Bool = false,
                   onFinish: (@Sendable (RunReport) -> Void)? = nil) async -> RunState? {
         if waitForRoom {

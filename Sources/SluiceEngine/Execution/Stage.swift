@@ -78,13 +78,12 @@ final class Stage: Sendable {
     let deadLetter: Int?
     let random: @Sendable () -> Double
     let activeAttempts = Atomic<Int>(0)
-    /// One permit per unit of `concurrency`, for a stage that `runsInline`: a worker holds one
-    /// while it handles an item, and work run inline takes one if free.
-    let capacity: AsyncSemaphore
-    /// An event for this stage may be handled in the task that produced it, when a permit is
-    /// free and nothing waits in the channel: the task only computes, runs unordered
-    /// (concurrency above 1), and has no join, ports, asset, cache, timeout or shared limit.
-    let runsInline: Bool
+    /// For a stage whose events may be handled in the task that produced them (the task only
+    /// computes, runs unordered (concurrency above 1), and has no join, ports, asset, cache,
+    /// timeout or shared limit): one permit per unit of `concurrency`. A worker holds one while
+    /// it handles an item; work run inline takes one if free and nothing waits in the channel.
+    /// Nil for every other stage.
+    let inlineCapacity: AsyncSemaphore?
     private let joinState = Mutex<[JoinKey: JoinWaiting]>([:])
 
     /// A join's parts so far for one run (and scatter position).
@@ -129,11 +128,11 @@ final class Stage: Sendable {
         self.children = children
         self.deadLetter = deadLetter
         self.random = random
-        self.capacity = AsyncSemaphore(concurrency)
         var computes = false
         if case .processor = behavior { computes = spec.computesOnly }
-        self.runsInline = computes && concurrency > 1 && !joins && !usesPorts && definition.asset == nil && definition.cacheTTL == nil
+        let inlinable = computes && concurrency > 1 && !joins && !usesPorts && definition.asset == nil && definition.cacheTTL == nil
             && definition.timeout == nil && definition.rateLimit == nil && definition.concurrencyKey == nil
+        self.inlineCapacity = inlinable ? AsyncSemaphore(concurrency) : nil
     }
 
     var isLeaf: Bool { children.isEmpty }
@@ -160,10 +159,9 @@ final class Stage: Sendable {
         let limit = concurrency == 1 ? 128 : 1
         while await channel.receive(into: &batch, limit: limit) {
             for item in batch {
-                // Permits matter only where work may also run inline.
-                if runsInline { await capacity.acquire() }
+                await inlineCapacity?.acquire()
                 await handle(item, &out, execution)
-                if runsInline { capacity.release() }
+                inlineCapacity?.release()
                 if out.count >= 128 { await out.flush(execution) }
             }
             batch.removeAll(keepingCapacity: true)
@@ -177,7 +175,7 @@ final class Stage: Sendable {
     func handleInline(_ item: StageItem, _ execution: FlowExecution) async {
         var out = Outbox(stageCount: execution.stages.count)
         await handle(item, &out, execution)
-        capacity.release()
+        inlineCapacity?.release()
         await out.flush(execution, inline: true)
     }
 
@@ -608,7 +606,7 @@ struct Outbox {
 
     /// Sends what was gathered (waiting while a child is full), then gives back the input tokens.
     /// With `inline` (the caller is a task of its own per run, such as a webhook request's), an
-    /// item for a stage that `runsInline`, with a free permit and an empty channel, is handled
+    /// item for a stage with `inlineCapacity`, a free permit and an empty channel, is handled
     /// here instead: no hand-over to another task. Stage workers do not inline: a worker doing
     /// its children's work would take their parallelism away.
     mutating func flush(_ execution: FlowExecution, inline: Bool = false) async {
@@ -616,10 +614,10 @@ struct Outbox {
             var items = byStage[stage]
             byStage[stage].removeAll(keepingCapacity: true)
             let target = execution.stages[stage]
-            if inline && target.runsInline {
+            if inline, let capacity = target.inlineCapacity {
                 var rest: [StageItem] = []
                 for item in items {
-                    if rest.isEmpty, target.channel.count == 0, target.capacity.tryAcquire() {
+                    if rest.isEmpty, target.channel.count == 0, capacity.tryAcquire() {
                         await target.handleInline(item, execution)
                     } else {
                         rest.append(item)

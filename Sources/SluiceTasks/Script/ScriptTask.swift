@@ -12,13 +12,7 @@ import SluiceScript
 /// key and only the event's own keys (`data`, `subject`, `id`, `meta`, `timestamp`, `error`)
 /// is a whole envelope, anything else is the new data.
 struct ScriptTask: TaskProcessor {
-    static let spec: TaskSpec = {
-        var spec = declaredSpec
-        // Scripts are bounded by their operation limit and wait on nothing.
-        spec.computesOnly = true
-        return spec
-    }()
-    private static let declaredSpec = TaskSpec(
+    static let spec = TaskSpec(
         name: "script",
         aliases: [TaskAlias("transform.script")],
         summary: "Transforms each event with a Rhai script: returns new data, an envelope, an array (fan-out) or () (drop).",
@@ -46,7 +40,9 @@ struct ScriptTask: TaskProcessor {
                           }
                           lines
                 """),
-        ]
+        ],
+        // Bounded by its operation limit, and waits on nothing.
+        computesOnly: true
     )
 
     static let registration = TaskRegistration.processor(spec) { setup in try ScriptTask(setup) }
