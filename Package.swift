@@ -88,6 +88,7 @@ let package = Package(
             name: "SluiceServer",
             dependencies: [
                 "SluiceCore", "SluiceConfig", "SluiceEngine", "SluiceTasks",
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -115,7 +116,7 @@ let package = Package(
         .executableTarget(
             name: "SluiceBench",
             dependencies: ["SluiceCore", "SluiceConfig", "SluiceEngine", "SluiceTasks", "SluiceTesting", "SluiceScript", "SluiceSQLite",
-                           "SluicePostgres"],
+                           "SluicePostgres", "SluiceServer", .product(name: "Hummingbird", package: "hummingbird")],
             path: "Sources/SluiceBench"
         ),
         // The bare Hummingbird route the webhook benchmark compares with (scripts/bench-serve).

@@ -223,6 +223,8 @@ if wanted("fanout") { await hopBenchmark("fan-out to 100 tasks + join", yaml: fa
 
 if wanted("durable") { await durableBenchmark() }
 
+if wanted("webhook") { await webhookBenchmark() }
+
 if wanted("stream") {
     let events = quick ? 50_000 : 1_000_000
     let (elapsed, _) = await timeStream(events: events, stages: 3)

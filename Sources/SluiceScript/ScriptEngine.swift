@@ -226,6 +226,15 @@ public final class CompiledScript: @unchecked Sendable {
     /// For `eval` code: the caller's slots it captures, and its own top-level variables.
     var enclosingCaptures: [Int] = []
     var topLevel: [(String, Int)] = []
+    /// The variable names the code refers to; nil when `eval` or `name!()` may reach any.
+    var referencedNames: Set<String>?
+
+    /// Whether running the script may read the host variable `name`: false only when no code
+    /// in it names the variable and nothing (`eval`, `name!()`) reaches variables by name. A
+    /// host may then pass a placeholder instead of building the value.
+    public func mayRead(_ name: String) -> Bool {
+        referencedNames?.contains(name) ?? true
+    }
 
     /// Runs the script. Host variables must come in the order given to `compile`.
     public func run(scope: ScriptScope = ScriptScope()) throws(ScriptError) -> Dynamic {

@@ -355,7 +355,7 @@ final class API: Sendable {
         var order: [String] = []
         var tasks: [String: Value.Object] = [:]
         for e in events {
-            guard let name = e.task, e.kind.rawValue.hasPrefix("task_") else { continue }
+            guard let name = e.task, e.kind.isTask else { continue }
             if tasks[name] == nil { order.append(name); tasks[name] = ["name": .string(name), "attempts": 0] }
             switch e.kind {
             case .taskStarted:
@@ -541,7 +541,7 @@ final class API: Sendable {
             ("{state=\"invalid\"}", Double(entries.filter { !$0.errors.isEmpty }.count)),
         ]))
         gauges.append(("sluice_webhook_endpoints", "Webhook endpoints served.", [("", Double(webhooks.endpoints.count))]))
-        return metrics.render(gauges: gauges)
+        return metrics.render(engine: live.engineMetrics, gauges: gauges)
     }
 
     // MARK: - Webhooks

@@ -307,6 +307,9 @@ final class FlowCatalog: Sendable {
 final class SourceErrors: EngineEventSink {
     private let errors = Mutex<[String: String]>([:])
     var wantsTaskEvents: Bool { false }
+    // Only events of no run matter here.
+    var splitsRuns: Bool { true }
+    func sink(forRun id: String, flow: String) -> (any EngineEventSink)? { NoRunEvents() }
 
     func receive(_ event: EngineEvent) {
         guard event.runID.isEmpty, event.kind == .taskFailed else { return }
@@ -319,10 +322,15 @@ final class SourceErrors: EngineEventSink {
 }
 
 /// Writes what tasks log (the `log` task, `ctx.log` in scripts, child processes' lines) to the
-/// server's log, with the flow, run and task as metadata.
-struct TaskLogForwarder: EngineEventSink {
+/// server's log, with the flow, run and task as metadata. A class: each event hands the sink
+/// on, and a reference is cheaper to pass than a logger.
+final class TaskLogForwarder: EngineEventSink {
     let logger: Logger
     var wantsTaskEvents: Bool { false }
+
+    init(logger: Logger) {
+        self.logger = logger
+    }
 
     func receive(_ event: EngineEvent) {
         let level: Logger.Level

@@ -1,11 +1,17 @@
+import DequeModule
 import Foundation
 import SluiceCore
 import SluiceEngine
 import Synchronization
 
 /// Receives every engine event of the server: keeps recent runs (with their last events) for
-/// the API and dashboard, feeds the metrics, and fans events out to live subscribers
-/// (WebSocket and SSE clients), each with a bounded buffer.
+/// the API and dashboard, adds them up for the metrics, and fans events out to live
+/// subscribers (WebSocket and SSE clients), each with a bounded buffer.
+///
+/// Each run's events go straight to its own record, under that record's lock: two runs on
+/// two threads do not meet. The list of runs is locked when a run starts, the metrics when
+/// it ends (its events are counted then, or when `/metrics` is read), not for each event.
+/// Lock order: a record's lock may be held while taking the metrics' lock, never the reverse.
 final class LiveEvents: EngineEventSink {
     /// A run as the server last saw it; in-memory runs of streams exist only here.
     struct RecentRun: Sendable {
@@ -27,56 +33,153 @@ final class LiveEvents: EngineEventSink {
         var continuation: AsyncStream<EngineEvent>.Continuation
     }
 
-    private struct State {
-        var runs: [String: RecentRun] = [:]
-        /// Run ids in the order they started, for eviction.
-        var order: [String] = []
-        var subscribers: [UInt64: Subscriber] = [:]
-        var nextSubscriber: UInt64 = 0
+    /// What the records share with the server: the metrics and the live subscribers. Records
+    /// hold it, so that nothing holds them back in a cycle.
+    final class Outlet: Sendable {
+        struct Subscribers {
+            var byID: [UInt64: Subscriber] = [:]
+            var next: UInt64 = 0
+        }
+
+        let metrics = Mutex(EngineMetrics())
+        let subscribers = Mutex(Subscribers())
+        let subscriberCount = Atomic<Int>(0)
+        /// Events kept per run.
+        let eventsPerRun: Int
+
+        init(eventsPerRun: Int) {
+            self.eventsPerRun = eventsPerRun
+        }
+
+        func publish(_ event: EngineEvent) {
+            guard subscriberCount.load(ordering: .relaxed) > 0 else { return }
+            let targets = subscribers.withLock { s in
+                s.byID.values.filter { ($0.flow == nil || $0.flow == event.flow) && ($0.run == nil || $0.run == event.runID) }.map(\.continuation)
+            }
+            for continuation in targets { continuation.yield(event) }
+        }
     }
 
-    private let state = Mutex(State())
-    private let subscriberCount = Atomic<Int>(0)
-    let metrics: ServerMetrics
-    /// Events kept per run.
-    let eventsPerRun: Int
+    /// One run's record; the engine sends the run's events here.
+    final class Record: EngineEventSink {
+        struct Inner {
+            var run: RecentRun
+            /// The newest events not yet counted in the metrics.
+            var uncounted = 0
+        }
+
+        let id: String
+        let inner: Mutex<Inner>
+        /// Whether the run has ended (completed, failed or suspended); read without the lock
+        /// when old runs are dropped.
+        let ended = Atomic<Bool>(false)
+        let outlet: Outlet
+
+        init(_ run: RecentRun, outlet: Outlet) {
+            id = run.id
+            inner = Mutex(Inner(run: run))
+            self.outlet = outlet
+        }
+
+        func receive(_ event: EngineEvent) {
+            let limit = outlet.eventsPerRun
+            let ends = event.kind.endsRun
+            if event.kind == .runStarted { ended.store(false, ordering: .relaxed) }
+            inner.withLock { r in
+                LiveEvents.update(&r.run, with: event)
+                if r.run.events.count >= limit {
+                    let drop = r.run.events.count - limit + 1
+                    // Events about to be dropped are counted first.
+                    if r.run.events.count - r.uncounted < drop { count(&r) }
+                    r.run.events.removeFirst(drop)
+                    r.run.droppedEvents += drop
+                } else if r.run.events.isEmpty {
+                    r.run.events.reserveCapacity(min(limit, 16))
+                }
+                r.run.events.append(event)
+                r.uncounted += 1
+                if ends {
+                    count(&r)
+                    ended.store(true, ordering: .relaxed)
+                }
+            }
+            outlet.publish(event)
+        }
+
+        /// Adds the run's uncounted events to the metrics (with the record's lock held).
+        func count(_ r: inout Inner) {
+            guard r.uncounted > 0 else { return }
+            let events = r.run.events.suffix(r.uncounted)
+            r.uncounted = 0
+            outlet.metrics.withLock { $0.record(events) }
+        }
+
+        var snapshot: RecentRun { inner.withLock { $0.run } }
+    }
+
+    private struct Runs {
+        var byID: [String: Record] = [:]
+        /// In the order they started, for listing and eviction.
+        var order: Deque<Record> = []
+    }
+
+    private let runs = Mutex(Runs())
+    let outlet: Outlet
     /// Runs kept.
     let maxRuns: Int
 
-    init(metrics: ServerMetrics, eventsPerRun: Int, maxRuns: Int = 1000) {
-        self.metrics = metrics
-        self.eventsPerRun = max(1, eventsPerRun)
+    init(eventsPerRun: Int, maxRuns: Int = 1000) {
+        outlet = Outlet(eventsPerRun: max(1, eventsPerRun))
         self.maxRuns = maxRuns
     }
 
-    func receive(_ event: EngineEvent) {
-        metrics.record(event)
-        let limit = eventsPerRun
-        state.withLock { s in
-            // One lookup per event; the run is changed in place (copying it out and back would
-            // copy its event list each time).
-            if event.kind == .runStarted {
-                if s.runs[event.runID] == nil {
-                    s.order.append(event.runID)
-                    s.runs[event.runID] = RecentRun(id: event.runID, flow: event.flow, status: "running", started: event.timestamp, events: [])
-                    if s.order.count > maxRuns + maxRuns / 4 { evict(&s) }
-                }
-            }
-            guard let index = s.runs.index(forKey: event.runID) else { return }
-            Self.update(&s.runs.values[index], with: event, limit: limit)
-        }
-        guard subscriberCount.load(ordering: .relaxed) > 0 else { return }
-        let targets = state.withLock { s in
-            s.subscribers.values.filter { ($0.flow == nil || $0.flow == event.flow) && ($0.run == nil || $0.run == event.runID) }.map(\.continuation)
-        }
-        for continuation in targets { continuation.yield(event) }
+    var splitsRuns: Bool { true }
+
+    /// The run's record, made (and listed) now if it is new; a resumed run keeps its record.
+    func sink(forRun id: String, flow: String) -> (any EngineEventSink)? {
+        record(id: id, flow: flow, started: Date())
     }
 
-    private static func update(_ run: inout RecentRun, with event: EngineEvent, limit: Int) {
+    private func record(id: String, flow: String, started: Date) -> Record {
+        var evicted: [Record] = []
+        defer { evicted.removeAll() }  // freed outside the lock
+        return runs.withLock { s in
+            if let existing = s.byID[id] { return existing }
+            let record = Record(RecentRun(id: id, flow: flow, status: "running", started: started, events: []), outlet: outlet)
+            s.byID[id] = record
+            s.order.append(record)
+            if s.order.count > maxRuns { evicted = evict(&s) }
+            return record
+        }
+    }
+
+    /// Events that did not come through a run's own sink: those of no run, and those a worker
+    /// passes on.
+    func receive(_ event: EngineEvent) {
+        if !event.runID.isEmpty, let found = runs.withLock({ $0.byID[event.runID] }) {
+            found.receive(event)
+        } else if event.kind == .runStarted {
+            record(id: event.runID, flow: event.flow, started: event.timestamp).receive(event)
+        } else {
+            outlet.metrics.withLock { $0.record(event) }
+            outlet.publish(event)
+        }
+    }
+
+    /// What the engine's events added up to, for `/metrics`, including those of runs still
+    /// going.
+    var engineMetrics: EngineMetrics {
+        let running = runs.withLock { s in s.order.filter { !$0.ended.load(ordering: .relaxed) } }
+        for record in running { record.inner.withLock { record.count(&$0) } }
+        return outlet.metrics.withLock { $0 }
+    }
+
+    fileprivate static func update(_ run: inout RecentRun, with event: EngineEvent) {
         switch event.kind {
         case .runStarted:
             run.status = "running"
             run.ended = nil
+            if run.events.isEmpty { run.started = event.timestamp }
         case .runCompleted:
             run.status = "completed"
             run.ended = event.timestamp
@@ -91,71 +194,74 @@ final class LiveEvents: EngineEventSink {
             run.error = event.message
         default: break
         }
-        append(event, to: &run, limit: limit)
     }
 
-    private static func append(_ event: EngineEvent, to run: inout RecentRun, limit eventsPerRun: Int) {
-        if run.events.count >= eventsPerRun {
-            run.events.removeFirst(run.events.count - eventsPerRun + 1)
-            run.droppedEvents += 1
+    /// Drops the oldest ended runs beyond `maxRuns`; running ones stay. Usually the oldest
+    /// have ended and go one by one from the front. Behind one still running, runs pile up
+    /// until there are twice as many as kept; then one pass drops every ended run it can.
+    /// Returns the dropped records, for the caller to free after the lock.
+    private func evict(_ s: inout Runs) -> [Record] {
+        var dropped: [Record] = []
+        while s.order.count > maxRuns, let first = s.order.first, first.ended.load(ordering: .relaxed) {
+            s.order.removeFirst()
+            s.byID.removeValue(forKey: first.id)
+            dropped.append(first)
         }
-        run.events.append(event)
-    }
-
-    /// Drops the oldest finished runs beyond `maxRuns` (running ones stay); called once a
-    /// quarter more have piled up, so the cost per run stays constant.
-    private func evict(_ s: inout State) {
-        var keep: [String] = []
+        guard s.order.count > 2 * maxRuns else { return dropped }
+        var keep: Deque<Record> = []
         var excess = s.order.count - maxRuns
-        for id in s.order {
-            if excess > 0, let run = s.runs[id], run.status != "running" {
-                s.runs.removeValue(forKey: id)
+        for record in s.order {
+            if excess > 0, record.ended.load(ordering: .relaxed) {
+                s.byID.removeValue(forKey: record.id)
+                dropped.append(record)
                 excess -= 1
             } else {
-                keep.append(id)
+                keep.append(record)
             }
         }
         s.order = keep
+        return dropped
     }
 
     /// Live events matching the filters, as they happen. A subscriber that falls `buffer`
     /// events behind loses the oldest ones instead of holding memory.
     func subscribe(flow: String?, run: String?, buffer: Int) -> AsyncStream<EngineEvent> {
         let (stream, continuation) = AsyncStream<EngineEvent>.makeStream(bufferingPolicy: .bufferingNewest(max(1, buffer)))
-        let id = state.withLock { s -> UInt64 in
-            s.nextSubscriber += 1
-            s.subscribers[s.nextSubscriber] = Subscriber(flow: flow, run: run, continuation: continuation)
-            return s.nextSubscriber
+        let outlet = self.outlet
+        let id = outlet.subscribers.withLock { s -> UInt64 in
+            s.next += 1
+            s.byID[s.next] = Subscriber(flow: flow, run: run, continuation: continuation)
+            return s.next
         }
-        subscriberCount.add(1, ordering: .relaxed)
-        continuation.onTermination = { [weak self] _ in
-            guard let self else { return }
-            self.state.withLock { _ = $0.subscribers.removeValue(forKey: id) }
-            self.subscriberCount.subtract(1, ordering: .relaxed)
+        outlet.subscriberCount.add(1, ordering: .relaxed)
+        continuation.onTermination = { _ in
+            outlet.subscribers.withLock { _ = $0.byID.removeValue(forKey: id) }
+            outlet.subscriberCount.subtract(1, ordering: .relaxed)
         }
         return stream
     }
 
     /// Ends every subscription (at shutdown).
     func finishAll() {
-        let continuations = state.withLock { $0.subscribers.values.map(\.continuation) }
+        let continuations = outlet.subscribers.withLock { $0.byID.values.map(\.continuation) }
         for c in continuations { c.finish() }
     }
 
-    func run(_ id: String) -> RecentRun? { state.withLock { $0.runs[id] } }
+    func run(_ id: String) -> RecentRun? {
+        runs.withLock { $0.byID[id] }?.snapshot
+    }
 
     /// Recent runs, newest first.
     func recentRuns(flow: String?, status: String?, limit: Int) -> [RecentRun] {
-        state.withLock { s in
-            var out: [RecentRun] = []
-            for id in s.order.reversed() {
-                guard let run = s.runs[id] else { continue }
-                if let flow, run.flow != flow { continue }
-                if let status, run.status != status { continue }
-                out.append(run)
-                if out.count >= limit { break }
-            }
-            return out
+        let records = runs.withLock { s in Array(s.order.reversed()) }
+        var out: [RecentRun] = []
+        for record in records {
+            let run = record.snapshot
+            if let flow, run.flow != flow { continue }
+            if let status, run.status != status { continue }
+            out.append(run)
+            if out.count >= limit { break }
         }
+        return out
     }
 }

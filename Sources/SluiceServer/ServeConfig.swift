@@ -22,6 +22,9 @@ public struct ServeConfig: Sendable {
     /// Live events each stream subscriber may fall behind by before older ones are dropped;
     /// also how many recent events the server keeps for each in-memory run.
     public var eventBuffer = 1024
+    /// In-memory runs (webhook and stream runs) the API and dashboard keep, newest first; older
+    /// ended ones are dropped.
+    public var recentRuns = 1000
     public var logFormat = "text"
     public var logLevel = "info"
     /// Durable runs this process executes at once.
@@ -62,6 +65,7 @@ public struct ServeConfig: Sendable {
         Key(path: "retry.initial_backoff", kind: .duration, summary: "first retry delay") { $0.retryInitialBackoff = Duration(parsing: $1.stringValue!)! },
         Key(path: "retry.max_backoff", kind: .duration, summary: "longest retry delay") { $0.retryMaxBackoff = Duration(parsing: $1.stringValue!)! },
         Key(path: "events.buffer", kind: .int, summary: "events a live subscriber may lag by") { $0.eventBuffer = Int($1.intValue!) },
+        Key(path: "events.recent_runs", kind: .int, summary: "in-memory runs kept for the API") { $0.recentRuns = max(1, Int($1.intValue!)) },
         Key(path: "log.format", kind: .oneOf(["text", "json"]), summary: "log line format") { $0.logFormat = $1.stringValue! },
         Key(path: "log.level", kind: .oneOf(["trace", "debug", "info", "notice", "warning", "error", "critical"]), summary: "lowest level logged") {
             $0.logLevel = $1.stringValue!

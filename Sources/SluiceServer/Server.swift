@@ -47,7 +47,7 @@ public final class SluiceServer: Sendable {
         self.loader = loader
         let logger = Self.makeLogger(config)
         self.logger = logger
-        live = LiveEvents(metrics: metrics, eventsPerRun: config.eventBuffer)
+        live = LiveEvents(eventsPerRun: config.eventBuffer, maxRuns: config.recentRuns)
         let sourceErrors = SourceErrors()
         var engine = Engine(registry: registry, sinks: [live, sourceErrors, TaskLogForwarder(logger: logger)], environment: environment)
         engine.cache = StoreKeyValueCache(store: store, bucket: .runtime)
@@ -82,6 +82,27 @@ public final class SluiceServer: Sendable {
     }
 
     var isReady: Bool { phase.withLock { $0 == .ready } }
+
+    /// Loads (or reloads) the flows under the flows path and starts their sources, as `run`
+    /// does first; for embedding the server's responder without its HTTP listener.
+    /// Returns the identities of the flows that changed.
+    @discardableResult
+    public func loadFlows() async -> [String] {
+        await catalog.reload()
+    }
+
+    /// Answers one request the way the HTTP server does (API, dashboard, webhooks), without a
+    /// connection: for embedding and for measuring the engine's share of a request.
+    public func respond(to request: Request) async -> Response {
+        await api.respond(request)
+    }
+
+    /// Stops the flows' sources and lets their runs finish (what a graceful shutdown does
+    /// after the HTTP server stopped).
+    public func stopFlows() async {
+        await catalog.stopAll()
+    }
+
 
     /// Serves until SIGTERM or SIGINT, then shuts down gracefully: stops accepting, lets
     /// requests and runs in flight finish within the grace period, and returns.

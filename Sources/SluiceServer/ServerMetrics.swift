@@ -19,57 +19,38 @@ final class ServerMetrics: Sendable {
     }
 
     private struct State {
-        var runsStarted: [String: UInt64] = [:]  // flow
-        var runsEnded: [Pair: UInt64] = [:]  // flow, status
-        var taskDurations: [Pair: Histogram] = [:]  // flow, task
-        var taskFailures: [Pair: UInt64] = [:]
-        var taskRetries: [Pair: UInt64] = [:]
-        var eventsOut: [String: UInt64] = [:]
-        var webhookLatency: [Pair: Histogram] = [:]  // path, status
-        var httpRequests: [Pair: UInt64] = [:]  // route, status
+        var webhookLatency: [ByStatus: Histogram] = [:]  // path, status
+        var httpRequests: [ByStatus: UInt64] = [:]  // route, status
     }
 
-    struct Pair: Hashable {
-        var a: String
-        var b: String
+    /// A path or route and a response status.
+    struct ByStatus: Hashable, Comparable {
+        var label: String
+        var status: Int
+
+        static func < (a: ByStatus, b: ByStatus) -> Bool { (a.label, a.status) < (b.label, b.status) }
     }
 
     private let state = Mutex(State())
 
-    func record(_ event: EngineEvent) {
-        switch event.kind {
-        case .runStarted, .runCompleted, .runFailed, .runSuspended, .taskCompleted, .taskFailed, .taskRetrying: break
-        default: return
-        }
-        state.withLock { s in
-            switch event.kind {
-            case .runStarted: s.runsStarted[event.flow, default: 0] += 1
-            case .runCompleted: s.runsEnded[Pair(a: event.flow, b: "completed"), default: 0] += 1
-            case .runFailed: s.runsEnded[Pair(a: event.flow, b: event.message == "cancelled" ? "cancelled" : "failed"), default: 0] += 1
-            case .runSuspended: s.runsEnded[Pair(a: event.flow, b: "suspended"), default: 0] += 1
-            case .taskCompleted:
-                s.eventsOut[event.flow, default: 0] += 1
-                if let d = event.duration { s.taskDurations[Pair(a: event.flow, b: event.task ?? ""), default: Histogram()].observe(d.seconds) }
-            case .taskFailed:
-                s.taskFailures[Pair(a: event.flow, b: event.task ?? ""), default: 0] += 1
-                if let d = event.duration { s.taskDurations[Pair(a: event.flow, b: event.task ?? ""), default: Histogram()].observe(d.seconds) }
-            case .taskRetrying: s.taskRetries[Pair(a: event.flow, b: event.task ?? ""), default: 0] += 1
-            default: break
-            }
-        }
-    }
-
     func recordWebhook(path: String, status: Int, seconds: Double) {
-        state.withLock { $0.webhookLatency[Pair(a: path, b: String(status)), default: Histogram()].observe(seconds) }
+        state.withLock { $0.webhookLatency[ByStatus(label: path, status: status), default: Histogram()].observe(seconds) }
     }
 
     func recordRequest(route: String, status: Int) {
-        state.withLock { $0.httpRequests[Pair(a: route, b: String(status)), default: 0] += 1 }
+        state.withLock { $0.httpRequests[ByStatus(label: route, status: status), default: 0] += 1 }
     }
 
     /// The exposition text; `gauges` are values read at scrape time (queue depth, flows).
-    func render(gauges: [(name: String, help: String, samples: [(labels: String, value: Double)])]) -> String {
+    /// `engine` is what the engine's events added up to (kept by `LiveEvents`).
+    func render(engine: EngineMetrics, gauges: [(name: String, help: String, samples: [(labels: String, value: Double)])]) -> String {
         let s = state.withLock { $0 }
+        let flows = engine.flows.sorted { $0.key < $1.key }
+        func eachTask(_ body: (String, String, EngineMetrics.TaskCounters) -> Void) {
+            for (flow, f) in flows {
+                for (task, t) in f.tasks.sorted(by: { $0.key < $1.key }) { body(flow, task, t) }
+            }
+        }
         var out = ""
         func header(_ name: String, _ type: String, _ help: String) { out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n" }
         func label(_ pairs: (String, String)...) -> String {
@@ -88,32 +69,34 @@ final class ServerMetrics: Sendable {
         }
 
         header("sluice_runs_started_total", "counter", "Runs started (events in: one per source event or trigger).")
-        for (flow, n) in s.runsStarted.sorted(by: { $0.key < $1.key }) { out += "sluice_runs_started_total\(label(("flow", flow))) \(n)\n" }
+        for (flow, f) in flows where f.runsStarted > 0 { out += "sluice_runs_started_total\(label(("flow", flow))) \(f.runsStarted)\n" }
         header("sluice_runs_finished_total", "counter", "Runs ended, by status.")
-        for (k, n) in s.runsEnded.sorted(by: { ($0.key.a, $0.key.b) < ($1.key.a, $1.key.b) }) {
-            out += "sluice_runs_finished_total\(label(("flow", k.a), ("status", k.b))) \(n)\n"
+        for (flow, f) in flows {
+            for (status, n) in f.runsEnded.sorted(by: { $0.key < $1.key }) {
+                out += "sluice_runs_finished_total\(label(("flow", flow), ("status", status))) \(n)\n"
+            }
         }
         header("sluice_events_out_total", "counter", "Events emitted by tasks (task completions).")
-        for (flow, n) in s.eventsOut.sorted(by: { $0.key < $1.key }) { out += "sluice_events_out_total\(label(("flow", flow))) \(n)\n" }
+        for (flow, f) in flows where f.eventsOut > 0 { out += "sluice_events_out_total\(label(("flow", flow))) \(f.eventsOut)\n" }
         header("sluice_task_failures_total", "counter", "Task attempts that failed.")
-        for (k, n) in s.taskFailures.sorted(by: { ($0.key.a, $0.key.b) < ($1.key.a, $1.key.b) }) {
-            out += "sluice_task_failures_total\(label(("flow", k.a), ("task", k.b))) \(n)\n"
+        eachTask { flow, task, t in
+            if t.failures > 0 { out += "sluice_task_failures_total\(label(("flow", flow), ("task", task))) \(t.failures)\n" }
         }
         header("sluice_task_retries_total", "counter", "Task retries scheduled.")
-        for (k, n) in s.taskRetries.sorted(by: { ($0.key.a, $0.key.b) < ($1.key.a, $1.key.b) }) {
-            out += "sluice_task_retries_total\(label(("flow", k.a), ("task", k.b))) \(n)\n"
+        eachTask { flow, task, t in
+            if t.retries > 0 { out += "sluice_task_retries_total\(label(("flow", flow), ("task", task))) \(t.retries)\n" }
         }
         header("sluice_task_duration_seconds", "histogram", "Task attempt durations.")
-        for (k, h) in s.taskDurations.sorted(by: { ($0.key.a, $0.key.b) < ($1.key.a, $1.key.b) }) {
-            histogram("sluice_task_duration_seconds", [("flow", k.a), ("task", k.b)], h)
+        eachTask { flow, task, t in
+            if t.durations.count > 0 { histogram("sluice_task_duration_seconds", [("flow", flow), ("task", task)], t.durations) }
         }
         header("sluice_webhook_request_duration_seconds", "histogram", "Webhook requests, from body read to response, by status.")
-        for (k, h) in s.webhookLatency.sorted(by: { ($0.key.a, $0.key.b) < ($1.key.a, $1.key.b) }) {
-            histogram("sluice_webhook_request_duration_seconds", [("path", k.a), ("status", k.b)], h)
+        for (k, h) in s.webhookLatency.sorted(by: { $0.key < $1.key }) {
+            histogram("sluice_webhook_request_duration_seconds", [("path", k.label), ("status", String(k.status))], h)
         }
         header("sluice_http_requests_total", "counter", "API and dashboard requests, by route and status.")
-        for (k, n) in s.httpRequests.sorted(by: { ($0.key.a, $0.key.b) < ($1.key.a, $1.key.b) }) {
-            out += "sluice_http_requests_total\(label(("route", k.a), ("status", k.b))) \(n)\n"
+        for (k, n) in s.httpRequests.sorted(by: { $0.key < $1.key }) {
+            out += "sluice_http_requests_total\(label(("route", k.label), ("status", String(k.status)))) \(n)\n"
         }
         for gauge in gauges {
             header(gauge.name, "gauge", gauge.help)
@@ -125,4 +108,67 @@ final class ServerMetrics: Sendable {
     func escape(_ s: String) -> String {
         s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
     }
+}
+
+/// What the engine's events add up to, for `/metrics`: by flow, then by task. `LiveEvents`
+/// keeps it under the lock it already takes for each event.
+struct EngineMetrics {
+    struct TaskCounters {
+        var durations = ServerMetrics.Histogram()
+        var failures: UInt64 = 0
+        var retries: UInt64 = 0
+    }
+
+    struct FlowCounters {
+        var runsStarted: UInt64 = 0
+        var runsEnded: [String: UInt64] = [:]  // status
+        var eventsOut: UInt64 = 0
+        var tasks: [String: TaskCounters] = [:]
+
+        mutating func record(_ event: EngineEvent) {
+            switch event.kind {
+            case .runStarted: runsStarted += 1
+            case .runCompleted: runsEnded["completed", default: 0] += 1
+            case .runFailed: runsEnded[event.message == "cancelled" ? "cancelled" : "failed", default: 0] += 1
+            case .runSuspended: runsEnded["suspended", default: 0] += 1
+            case .taskCompleted:
+                eventsOut += 1
+                if let d = event.duration { tasks[event.task ?? "", default: TaskCounters()].durations.observe(d.seconds) }
+            case .taskFailed:
+                EngineMetrics.change(&tasks[event.task ?? "", default: TaskCounters()]) { t in
+                    t.failures += 1
+                    if let d = event.duration { t.durations.observe(d.seconds) }
+                }
+            case .taskRetrying: tasks[event.task ?? "", default: TaskCounters()].retries += 1
+            default: break
+            }
+        }
+    }
+
+    var flows: [String: FlowCounters] = [:]
+
+    mutating func record(_ event: EngineEvent) {
+        switch event.kind {
+        case .runStarted, .runCompleted, .runFailed, .runSuspended, .taskCompleted, .taskFailed, .taskRetrying:
+            flows[event.flow, default: FlowCounters()].record(event)
+        default: break
+        }
+    }
+
+    /// Several events; each run of events of one flow looks the flow up once.
+    mutating func record(_ events: ArraySlice<EngineEvent>) {
+        var i = events.startIndex
+        while i < events.endIndex {
+            let flow = events[i].flow
+            Self.change(&flows[flow, default: FlowCounters()]) { f in
+                while i < events.endIndex, events[i].flow == flow {
+                    f.record(events[i])
+                    i += 1
+                }
+            }
+        }
+    }
+
+    /// One look-up for several changes to the same entry.
+    @inline(__always) fileprivate static func change<T>(_ value: inout T, _ body: (inout T) -> Void) { body(&value) }
 }

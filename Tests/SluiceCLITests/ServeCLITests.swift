@@ -454,6 +454,63 @@ struct ServeCLITests {
         #expect(page.header("Content-Type")?.hasPrefix("text/html") == true)
     }
 
+    @Test("In-memory runs beyond events.recent_runs are dropped oldest first; the metrics still count every run and task")
+    func recentRunsAndMetrics() throws {
+        let ctx = "#{greeting: \"hi \" + event.data.name, flow: ctx.flow, run: ctx.run_id}"
+        let slow = """
+            flow:
+              name: slow
+              tasks:
+                - http_endpoint: {name: hook, endpoint: /hooks/slow, respond: accepted}
+                - delay: {name: first, duration: 10ms}
+                - delay: {name: wait, duration: 2s}
+            """
+        let dir = try Self.setUp(["greet.yaml": Self.hook("greet", path: "/hooks/greet"), "ctx.yaml": Self.hook("ctx", path: "/hooks/ctx", code: ctx),
+                                  "slow.yaml": slow])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let server = try Self.serve(dir, environment: ["SLUICE_EVENTS_RECENT_RUNS": "5", "SLUICE_SHUTDOWN_GRACE_PERIOD": "1s"])
+        defer { server.stop() }
+        var ids: [String] = []
+        for i in 0..<12 {
+            let reply = try server.request("POST", "/hooks/greet", headers: ["Content-Type": "application/json"], body: #"{"name": "n\#(i)"}"#)
+            #expect(reply.status == 200, "\(reply.text)")
+            ids.append(reply.header("Sluice-Run-Id") ?? "")
+        }
+        // A script that names ctx sees it; one that does not still runs (it gets no ctx built).
+        let withContext = try server.request("POST", "/hooks/ctx", headers: ["Content-Type": "application/json"], body: #"{"name": "c"}"#)
+        #expect(withContext.text.contains(#""flow":"ctx""#), "\(withContext.text)")
+        #expect(withContext.text.contains(#""run":"\#(withContext.header("Sluice-Run-Id") ?? "-")""#), "\(withContext.text)")
+
+        let (_, listed) = try server.json("GET", "/api/v1/runs?flow=greet&limit=100")
+        let kept = listed["runs"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
+        #expect(kept.count >= 4 && kept.count <= 5, "\(kept)")
+        #expect(kept.first == ids.last, "newest first: \(kept)")
+        #expect(try server.json("GET", "/api/v1/runs/\(ids[0])").0 == 404, "the oldest run was dropped")
+        let (_, events) = try server.json("GET", "/api/v1/runs/\(ids[11])/events")
+        #expect(events["events"]?.arrayValue?.compactMap { $0["type"]?.stringValue }
+            == ["run_started", "task_started", "task_completed", "run_completed"])
+
+        let metrics = try server.request("GET", "/metrics").text
+        #expect(metrics.contains(#"sluice_runs_started_total{flow="greet"} 12"#), "\(metrics)")
+        #expect(metrics.contains(#"sluice_runs_finished_total{flow="greet",status="completed"} 12"#), "\(metrics)")
+        #expect(metrics.contains(#"sluice_events_out_total{flow="greet"} 12"#), "\(metrics)")
+        #expect(metrics.contains(#"sluice_task_duration_seconds_count{flow="greet",task="reply"} 12"#), "\(metrics)")
+        #expect(metrics.contains(#"sluice_runs_started_total{flow="ctx"} 1"#), "\(metrics)")
+
+        // A run still going is counted when the metrics are read, and counted once.
+        #expect(try server.request("POST", "/hooks/slow", body: "{}").status == 202)
+        var slowMetrics = ""
+        for _ in 0..<100 where !slowMetrics.contains(#"sluice_task_duration_seconds_count{flow="slow",task="first"} 1"#) {
+            usleep(50_000)
+            slowMetrics = try server.request("GET", "/metrics").text
+        }
+        #expect(slowMetrics.contains(#"sluice_runs_started_total{flow="slow"} 1"#), "\(slowMetrics)")
+        #expect(slowMetrics.contains(#"sluice_task_duration_seconds_count{flow="slow",task="first"} 1"#), "\(slowMetrics)")
+        #expect(!slowMetrics.contains(#"sluice_runs_finished_total{flow="slow""#), "\(slowMetrics)")
+        let again = try server.request("GET", "/metrics").text
+        #expect(again.contains(#"sluice_runs_started_total{flow="slow"} 1"#), "\(again)")
+    }
+
     @Test("Live events stream over SSE, filtered by flow")
     func serverSentEvents() throws {
         let dir = try Self.setUp(["greet.yaml": Self.hook("greet", path: "/hooks/greet"), "other.yaml": Self.hook("other", path: "/hooks/other")])

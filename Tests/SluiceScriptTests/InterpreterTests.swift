@@ -14,6 +14,20 @@ func run(_ source: String, limits: ScriptLimits = ScriptLimits()) -> String {
 
 @Suite("Rhai language")
 struct InterpreterTests {
+    @Test("mayRead: false only when no code names the host variable and nothing reaches variables by name")
+    func mayRead() throws {
+        let engine = ScriptEngine()
+        func reads(_ source: String) throws -> Bool { try engine.compile(source, scope: ["event", "ctx"]).mayRead("ctx") }
+        #expect(try !reads("event.data + 1"))
+        #expect(try !reads(#"let x = #{ctx: 1}; x.ctx + "ctx".len()"#), "a map key, a property and a string are not the variable")
+        #expect(try reads("ctx.meta"))
+        #expect(try reads("let f = || ctx.flow; f.call()"), "a closure's capture")
+        #expect(try reads("`run ${ctx.run_id}`"), "inside an interpolation")
+        #expect(try reads(#"eval("1")"#), "eval may name any variable")
+        #expect(try reads("fn peek() { 1 } peek!()"), "a function called in the caller's scope")
+        #expect(try engine.compile("event.data", scope: ["event", "ctx"]).mayRead("event"))
+    }
+
     @Test("Precedence, overflow and mixed arithmetic follow Rhai")
     func arithmetic() {
         #expect(run("2 ** 3 ** 2") == "512")

@@ -6,25 +6,39 @@ import SluiceCore
 public struct EngineEvent: Sendable, CustomStringConvertible {
     public struct Kind: Sendable, Hashable, CustomStringConvertible {
         public let rawValue: String
-        init(_ rawValue: String) { self.rawValue = rawValue }
+        /// The kinds are a closed set: they compare and hash by this number, not by their text
+        /// (every sink tests the kind of every event).
+        let code: UInt8
+        init(_ rawValue: String, _ code: UInt8) {
+            self.rawValue = rawValue
+            self.code = code
+        }
         public var description: String { rawValue }
 
-        public static let runStarted = Kind("run_started")
-        public static let runCompleted = Kind("run_completed")
-        public static let runFailed = Kind("run_failed")
+        public static func == (a: Kind, b: Kind) -> Bool { a.code == b.code }
+        public func hash(into hasher: inout Hasher) { hasher.combine(code) }
+
+        public static let runStarted = Kind("run_started", 0)
+        public static let runCompleted = Kind("run_completed", 1)
+        public static let runFailed = Kind("run_failed", 2)
         /// The run waits at an approval or signal gate; `message` says what for.
-        public static let runSuspended = Kind("run_suspended")
-        public static let taskStarted = Kind("task_started")
-        public static let taskCompleted = Kind("task_completed")
-        public static let taskFailed = Kind("task_failed")
-        public static let taskRetrying = Kind("task_retrying")
-        public static let taskSkipped = Kind("task_skipped")
+        public static let runSuspended = Kind("run_suspended", 3)
+        public static let taskStarted = Kind("task_started", 4)
+        public static let taskCompleted = Kind("task_completed", 5)
+        public static let taskFailed = Kind("task_failed", 6)
+        public static let taskRetrying = Kind("task_retrying", 7)
+        public static let taskSkipped = Kind("task_skipped", 8)
         /// An item of a scatter was stopped, or never started, because its gather gave up.
-        public static let taskCancelled = Kind("task_cancelled")
-        public static let log = Kind("log")
-        public static let progress = Kind("progress")
-        public static let stdout = Kind("stdout")
-        public static let stderr = Kind("stderr")
+        public static let taskCancelled = Kind("task_cancelled", 9)
+        public static let log = Kind("log", 10)
+        public static let progress = Kind("progress", 11)
+        public static let stdout = Kind("stdout", 12)
+        public static let stderr = Kind("stderr", 13)
+
+        /// Whether the event ends its run (completed, failed or suspended).
+        public var endsRun: Bool { code >= 1 && code <= 3 }
+        /// Whether the event is about a task (`task_…`).
+        public var isTask: Bool { code >= 4 && code <= 9 }
     }
 
     public var kind: Kind
@@ -118,10 +132,26 @@ public protocol EngineEventSink: Sendable {
     /// does not spares high-rate streams the cost of building them.
     var wantsTaskEvents: Bool { get }
     func receive(_ event: EngineEvent)
+    /// Whether `sink(forRun:flow:)` may give a sink of its own; when no sink does, a run
+    /// starts without asking.
+    var splitsRuns: Bool { get }
+    /// Where the events of one run go, asked once as the run starts (before its
+    /// `run_started`). Nil, the default, sends them to `receive` with everyone else's;
+    /// `NoRunEvents()` sends them nowhere. A sink that keeps something per run uses it to reach
+    /// that at once, instead of finding the run (under a lock all runs share) for each event.
+    func sink(forRun id: String, flow: String) -> (any EngineEventSink)?
 }
 
 extension EngineEventSink {
     public var wantsTaskEvents: Bool { true }
+    public var splitsRuns: Bool { false }
+    public func sink(forRun id: String, flow: String) -> (any EngineEventSink)? { nil }
+}
+
+/// What a sink gives for a run whose events it has no use for: the run skips it.
+public struct NoRunEvents: EngineEventSink {
+    public init() {}
+    public func receive(_ event: EngineEvent) {}
 }
 
 /// Collects events in memory; for tests and for reports.

@@ -6,15 +6,27 @@ struct EventBus: Sendable {
     let sinks: [any EngineEventSink]
     let wantsTaskEvents: Bool
     let isEmpty: Bool
+    let splitsRuns: Bool
 
     init(_ sinks: [any EngineEventSink]) {
         self.sinks = sinks
         self.wantsTaskEvents = sinks.contains(where: \.wantsTaskEvents)
         self.isEmpty = sinks.isEmpty
+        self.splitsRuns = sinks.contains(where: \.splitsRuns)
     }
 
-    func emit(_ event: EngineEvent) {
-        for sink in sinks { sink.receive(event) }
+    /// The sinks a new run's events go to: each sink's own for the run, or the sink itself.
+    func sinks(forRun id: String, flow: String) -> [any EngineEventSink] {
+        guard splitsRuns else { return sinks }
+        return sinks.compactMap { sink in
+            guard let own = sink.sink(forRun: id, flow: flow) else { return sink }
+            return type(of: own) == NoRunEvents.self ? nil : own
+        }
+    }
+
+    /// An event of `run` goes to the run's sinks; one of no run to the bus's.
+    func emit(_ event: EngineEvent, run: RunState?) {
+        for sink in run?.sinks ?? sinks { sink.receive(event) }
     }
 }
 
@@ -41,6 +53,7 @@ final class StageShared: Sendable {
               duration: Duration? = nil, delay: Duration? = nil, percent: Double? = nil, interrupted: [String]? = nil) {
         guard !bus.isEmpty else { return }
         bus.emit(EngineEvent(kind, flow: flowName, runID: run?.id ?? "", task: task, attempt: attempt, message: message, level: level,
-                             duration: duration, delay: delay, percent: percent, interrupted: interrupted, timestamp: clock.now()))
+                             duration: duration, delay: delay, percent: percent, interrupted: interrupted, timestamp: clock.now()),
+                 run: run)
     }
 }

@@ -75,10 +75,21 @@ final class FlowExecution: Sendable {
         self.gathers = plan.stages.contains { if case .gather = $0.behavior { true } else { false } }
     }
 
+    /// The milliseconds since 1970 in base 36, moved on past the last prefix given: two
+    /// executions started in the same millisecond (two flows loaded at once) must not number
+    /// their runs `x-1`, `x-2` alike.
     static func makePrefix() -> String {
         let millis = UInt64(Date().timeIntervalSince1970 * 1000)
-        return String(millis, radix: 36)
+        var last = lastPrefix.load(ordering: .relaxed)
+        while true {
+            let next = max(millis, last + 1)
+            let (exchanged, original) = lastPrefix.compareExchange(expected: last, desired: next, ordering: .relaxed)
+            if exchanged { return String(next, radix: 36) }
+            last = original
+        }
     }
+
+    private static let lastPrefix = Atomic<UInt64>(0)
 
     func nextScatterID() -> UInt64 { scatterCounter.add(1, ordering: .relaxed).newValue }
 
@@ -218,7 +229,7 @@ final class FlowExecution: Sendable {
             if limited { $0.limitedRuns += 1 }
         }
         if !bus.isEmpty {
-            bus.emit(EngineEvent(.runStarted, flow: plan.definition.name, runID: run.id, task: task, timestamp: clock.now()))
+            bus.emit(EngineEvent(.runStarted, flow: plan.definition.name, runID: run.id, task: task, timestamp: clock.now()), run: run)
         }
         if let timeout = plan.definition.settings.runTimeout {
             let clock = self.clock
@@ -359,18 +370,18 @@ final class FlowExecution: Sendable {
             return (s.sourcesRunning == 0 && s.activeRuns.isEmpty, s.sourcesRunning == 0)
         }
         if run.limited { runLimiter.release() }
-        emitRunEnd(report)
+        emitRunEnd(report, run: run)
         onRunFinished(report)
         run.takeOnFinish()?(report)
         if done { end(.natural) } else if sourcesDone { runStalled() }
     }
 
-    private func emitRunEnd(_ report: RunReport, interrupted: [String]? = nil) {
+    private func emitRunEnd(_ report: RunReport, run: RunState, interrupted: [String]? = nil) {
         guard !bus.isEmpty else { return }
         let kind: EngineEvent.Kind = report.status == .completed ? .runCompleted : report.status.isWaiting ? .runSuspended : .runFailed
         let message = report.status == .cancelled ? "cancelled" : report.error
         bus.emit(EngineEvent(kind, flow: plan.definition.name, runID: report.id, task: report.failedTask, message: message,
-                             duration: report.duration, interrupted: interrupted, timestamp: clock.now()))
+                             duration: report.duration, interrupted: interrupted, timestamp: clock.now()), run: run)
     }
 
     private func end(_ ending: Ending) {
@@ -399,7 +410,7 @@ final class FlowExecution: Sendable {
             state.withLock {
                 if report.status == .failed { $0.failed += 1 } else { $0.cancelled += 1 }
             }
-            emitRunEnd(report, interrupted: interrupted)
+            emitRunEnd(report, run: run, interrupted: interrupted)
             onRunFinished(report)
             run.takeOnFinish()?(report)
         }

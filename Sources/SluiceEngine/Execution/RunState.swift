@@ -107,10 +107,13 @@ final class RunState: Sendable {
         self.startedAt = startedAt
         self.execution = execution
         self.id = durable?.id ?? prefix + "-" + String(number)
+        self.sinks = execution.bus.sinks(forRun: id, flow: execution.plan.definition.name)
     }
 
     /// Made once: every event of the run carries it.
     let id: String
+    /// Where the run's engine events go.
+    let sinks: [any EngineEventSink]
 
     var isFailed: Bool { failedFlag.load(ordering: .relaxed) }
 

@@ -72,6 +72,9 @@ struct Parser {
     private let compilingEval: Bool
     /// The catch variable's slot while inside `catch (e) { … }`, for a bare `throw;`.
     private var catchSlot: Int?
+    /// Variable names the code refers to; with `eval` or `name!()` it may reach any.
+    private var referenced: Set<String> = []
+    private var reachesAnyVariable = false
 
     init(source: String, engine: ScriptEngine, expressionOnly: Bool, scope: [String], constants: Set<String> = [],
          enclosing: [FunctionScope.Name]? = nil) throws(ScriptError) {
@@ -181,6 +184,7 @@ struct Parser {
         let script = CompiledScript(engine: engine, main: main, functions: functions, scopeNames: hostScope, globalConstants: constants)
         script.enclosingCaptures = scope.captures.map(\.outer)
         script.topLevel = scope.names.map { ($0.name, $0.slot) }
+        script.referencedNames = reachesAnyVariable ? nil : referenced
         return script
     }
 
@@ -711,6 +715,7 @@ struct Parser {
                 return ModulePathNode(path, start)
             }
             if let n = scope.lookup(name) {
+                referenced.insert(name)
                 if scope.hasEval { return EvalVariableNode(name, slot: n.slot, constant: n.constant, start) }
                 return VariableNode(name, slot: n.slot, constant: n.constant, start)
             }
@@ -736,12 +741,14 @@ struct Parser {
                 return LiteralNode(.bool(scope.lookup(n) != nil), start)
             }
         case "eval" where args.count == 1:
+            reachesAnyVariable = true
             let visible = scope.visible
             scope.hasEval = true
             evalCount += 1
             return EvalNode(args[0], visible: visible, start)
         default: break
         }
+        if scope.lookup(name) != nil { referenced.insert(name) }
         let node = CallNode(name, args, native: engine.natives[name], variableSlot: scope.lookup(name)?.slot,
                             lateBound: compilingEval, start)
         calls.append(node)
@@ -753,6 +760,7 @@ struct Parser {
         let args = try arguments()
         if name == "call", args.isEmpty { throw fail("FnMissingParams", "call!() needs a function pointer", at: start) }
         var visible: [String: Int] = [:]
+        reachesAnyVariable = true
         for n in scope.visible { visible[n.name] = n.slot }
         let node = ScopedCallNode(name == "call" ? nil : name, args, visible: visible, start)
         scopedCalls.append(node)

@@ -50,6 +50,8 @@ struct ScriptTask: TaskProcessor {
     /// Nil when the script's resource file is missing: the flow is valid, and each event fails
     /// with `missing` until the file exists at load time.
     let script: CompiledScript?
+    /// Whether the script may read `ctx` (it names it, or uses `eval`).
+    let readsContext: Bool
     let missing: String?
     let resources: ResourceFolder
     let cache: any KeyValueCache
@@ -92,6 +94,7 @@ struct ScriptTask: TaskProcessor {
                 source = try resources.read(key)
             } catch {
                 script = nil
+                readsContext = false
                 missing = "task '\(setup.definition.name)': \(error)"
                 return
             }
@@ -102,7 +105,9 @@ struct ScriptTask: TaskProcessor {
         }
         missing = nil
         do {
-            script = try engine.compile(source, scope: ["event", "ctx"])
+            let compiled = try engine.compile(source, scope: ["event", "ctx"])
+            script = compiled
+            readsContext = compiled.mayRead("ctx")
         } catch {
             let at = inline ? ScriptTask.fileLocation(of: error.position, inScalarAt: location) : ScriptTask.offset(location, error.position)
             throw FlowError(.invalidValue, "script of task '\(setup.definition.name)': \(error.message)", at: at)
@@ -111,20 +116,25 @@ struct ScriptTask: TaskProcessor {
 
     func process(_ event: Event, _ context: TaskContext) async throws -> TaskOutput {
         guard let script else { throw TaskError.permanent(missing ?? "no script", code: .invalidConfig) }
-        let namespace = context.flowName.isEmpty ? "" : context.flowName + "."
         var scope = ScriptScope()
         // One conversion of the meta serves `event.meta` and `ctx.meta`; if the script leaves
-        // `ctx.meta` alone it is not converted back.
+        // `ctx.meta` alone it is not converted back. A script that never names `ctx` gets
+        // `()` there, and nothing is built for it.
         let meta = Dynamic(Value.object(event.meta))
         scope.push("event", Dynamic(event: event, meta: meta))
-        scope.push("ctx", .map([
-            "meta": meta,
-            "cache": .host(CacheObject(cache, namespace: namespace)),
-            "resource": .host(ResourceObject(resources)),
-            "flow": .string(context.flowName),
-            "task": .string(context.taskName),
-            "run_id": .string(context.runID),
-        ]))
+        if readsContext {
+            let namespace = context.flowName.isEmpty ? "" : context.flowName + "."
+            scope.push("ctx", .map([
+                "meta": meta,
+                "cache": .host(CacheObject(cache, namespace: namespace)),
+                "resource": .host(ResourceObject(resources)),
+                "flow": .string(context.flowName),
+                "task": .string(context.taskName),
+                "run_id": .string(context.runID),
+            ]))
+        } else {
+            scope.push("ctx", .unit)
+        }
         let result: Dynamic
         do {
             result = try script.run(scope: &scope) { line in context.log(line) }
@@ -133,7 +143,7 @@ struct ScriptTask: TaskProcessor {
             throw TaskError.permanent("script error: \(error)", code: .invalidInput)
         }
         var base = event
-        if case .map(let ctx) = scope.variables[1].value, let after = ctx["meta"], !after.isUnchangedCopy(of: meta),
+        if readsContext, case .map(let ctx) = scope.variables[1].value, let after = ctx["meta"], !after.isUnchangedCopy(of: meta),
            case .object(let changed) = after.eventValue {
             base.meta = changed
         }

@@ -46,6 +46,51 @@ struct EngineTests {
         #expect(h.recorder.events(.runCompleted).count == 1)
     }
 
+    @Test("A sink may take each run's events through a sink of its own, or none of them")
+    func perRunSinks() async throws {
+        /// Gives each run a recorder of its own; keeps the events of no run itself.
+        final class Splitter: EngineEventSink {
+            let runs = Mutex<[String: EventRecorder]>([:])
+            let shared = EventRecorder()
+            var splitsRuns: Bool { true }
+            func sink(forRun id: String, flow: String) -> (any EngineEventSink)? {
+                runs.withLock { r in
+                    let recorder = EventRecorder()
+                    r[id] = recorder
+                    return recorder
+                }
+            }
+            func receive(_ event: EngineEvent) { shared.receive(event) }
+        }
+        /// Wants no run's events.
+        final class Outside: EngineEventSink {
+            let seen = EventRecorder()
+            var splitsRuns: Bool { true }
+            func sink(forRun id: String, flow: String) -> (any EngineEventSink)? { NoRunEvents() }
+            func receive(_ event: EngineEvent) { seen.receive(event) }
+        }
+        let splitter = Splitter(), outside = Outside(), everything = EventRecorder()
+        let engine = Engine(registry: registry(), sinks: [splitter, outside, everything])
+        let yaml = """
+            flow:
+              tasks:
+                - split: {name: s}
+                - tag: {name: a}
+            """
+        let plan = try engine.prepare(FlowLoader(catalog: registry().catalog).load(text: yaml, file: "t.yaml"))
+        for input: Value in [[1, 2], [3]] { _ = await engine.runOnce(plan, input: input) }
+        let perRun = splitter.runs.withLock { $0 }
+        #expect(perRun.count == 2)
+        for (id, recorder) in perRun {
+            #expect(recorder.events.allSatisfy { $0.runID == id })
+            #expect(recorder.events.first?.kind == .runStarted)
+            #expect(recorder.events.last?.kind == .runCompleted)
+        }
+        #expect(perRun.values.map(\.events.count).reduce(0, +) == everything.events.count)
+        #expect(splitter.shared.events.isEmpty)
+        #expect(outside.seen.events.isEmpty)
+    }
+
     @Test("A long chain runs")
     func longChain() async throws {
         let h = FlowHarness(registry: registry())
