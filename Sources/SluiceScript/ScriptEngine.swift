@@ -226,14 +226,29 @@ public final class CompiledScript: @unchecked Sendable {
     /// For `eval` code: the caller's slots it captures, and its own top-level variables.
     var enclosingCaptures: [Int] = []
     var topLevel: [(String, Int)] = []
-    /// The variable names the code refers to; nil when `eval` or `name!()` may reach any.
-    var referencedNames: Set<String>?
+    /// What the code reads of its variables: those it uses whole, and of those it only ever
+    /// reads as `name.property`, which properties. Nil when `eval` or `name!()` may reach any.
+    struct Reads {
+        var whole: Set<String>
+        var properties: [String: Set<String>]
+    }
+
+    var reads: Reads?
 
     /// Whether running the script may read the host variable `name`: false only when no code
     /// in it names the variable and nothing (`eval`, `name!()`) reaches variables by name. A
     /// host may then pass a placeholder instead of building the value.
     public func mayRead(_ name: String) -> Bool {
-        referencedNames?.contains(name) ?? true
+        guard let reads else { return true }
+        return reads.whole.contains(name) || reads.properties[name] != nil
+    }
+
+    /// Whether the script may read `property` of the host variable `name` (a map): false when
+    /// the variable is only ever used as `name.other` for other properties (never passed on,
+    /// returned, indexed or iterated whole), so the host may leave that entry out.
+    public func mayRead(_ name: String, property: String) -> Bool {
+        guard let reads else { return true }
+        return reads.whole.contains(name) || reads.properties[name]?.contains(property) == true
     }
 
     /// Runs the script. Host variables must come in the order given to `compile`.

@@ -557,14 +557,19 @@ final class API: Sendable {
             return error(methodNotAllowed(allowed))
         case .found(let handler):
             let response: WebhookResponse
-            if let length = request.headers[.contentLength].flatMap(Int.init), length > handler.maxBodyBytes {
+            // The headers are copied for the task; the declared length is noted on the way.
+            var headers: [(name: String, value: String)] = []
+            headers.reserveCapacity(request.headers.count)
+            var declaredLength = 0
+            for field in request.headers {
+                headers.append((field.name.rawName, field.value))
+                if field.name == .contentLength { declaredLength = Int(field.value) ?? 0 }
+            }
+            if declaredLength > handler.maxBodyBytes {
                 response = .error(413, code: "body_too_large", "the body is larger than this endpoint's limit of \(handler.maxBodyBytes) bytes")
             } else {
                 do {
                     let buffer = try await request.body.collect(upTo: handler.maxBodyBytes)
-                    var headers: [(name: String, value: String)] = []
-                    headers.reserveCapacity(request.headers.count)
-                    for field in request.headers { headers.append((field.name.rawName, field.value)) }
                     let hook = WebhookRequest(method: method, path: path, query: request.uri.query ?? "", headers: headers,
                                               body: Array(buffer.readableBytesView))
                     response = await handler.handle(hook)

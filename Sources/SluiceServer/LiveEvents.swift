@@ -98,7 +98,9 @@ final class LiveEvents: EngineEventSink {
                 }
                 r.run.events.append(event)
                 r.uncounted += 1
-                if ends {
+                // An event after the run's end (none today) is counted at once: nothing
+                // else would count it.
+                if ends || ended.load(ordering: .relaxed) {
                     count(&r)
                     ended.store(true, ordering: .relaxed)
                 }
@@ -144,7 +146,15 @@ final class LiveEvents: EngineEventSink {
         var evicted: [Record] = []
         defer { evicted.removeAll() }  // freed outside the lock
         return runs.withLock { s in
-            if let existing = s.byID[id] { return existing }
+            if let existing = s.byID[id] {
+                // A resumed run: it is going again, and moves to the newest end of the list.
+                existing.ended.store(false, ordering: .relaxed)
+                if let at = s.order.firstIndex(where: { $0 === existing }) {
+                    s.order.remove(at: at)
+                    s.order.append(existing)
+                }
+                return existing
+            }
             let record = Record(RecentRun(id: id, flow: flow, status: "running", started: started, events: []), outlet: outlet)
             s.byID[id] = record
             s.order.append(record)
@@ -198,7 +208,7 @@ final class LiveEvents: EngineEventSink {
 
     /// Drops the oldest ended runs beyond `maxRuns`; running ones stay. Usually the oldest
     /// have ended and go one by one from the front. Behind one still running, runs pile up
-    /// until there are twice as many as kept; then one pass drops every ended run it can.
+    /// until there are a quarter more than kept; then one pass drops the oldest ended ones.
     /// Returns the dropped records, for the caller to free after the lock.
     private func evict(_ s: inout Runs) -> [Record] {
         var dropped: [Record] = []
@@ -207,7 +217,7 @@ final class LiveEvents: EngineEventSink {
             s.byID.removeValue(forKey: first.id)
             dropped.append(first)
         }
-        guard s.order.count > 2 * maxRuns else { return dropped }
+        guard s.order.count > maxRuns + maxRuns / 4 else { return dropped }
         var keep: Deque<Record> = []
         var excess = s.order.count - maxRuns
         for record in s.order {

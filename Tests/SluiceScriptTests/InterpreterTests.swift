@@ -26,6 +26,15 @@ struct InterpreterTests {
         #expect(try reads(#"eval("1")"#), "eval may name any variable")
         #expect(try reads("fn peek() { 1 } peek!()"), "a function called in the caller's scope")
         #expect(try engine.compile("event.data", scope: ["event", "ctx"]).mayRead("event"))
+        func readsMeta(_ source: String) throws -> Bool { try engine.compile(source, scope: ["event", "ctx"]).mayRead("event", property: "meta") }
+        #expect(try !readsMeta("event.data.x + event.id.len(); event.data.push(1)"))
+        #expect(try readsMeta("event.meta.path"))
+        #expect(try readsMeta("event"), "returned whole")
+        #expect(try readsMeta(#"event["meta"]"#), "indexed")
+        #expect(try readsMeta("event.keys()"), "a method of the whole map")
+        #expect(try readsMeta("for k in event.data { }; let e = event; e.meta"), "copied whole")
+        #expect(try readsMeta(#""meta" in event"#))
+        #expect(try readsMeta("let f = |x| x; f.call(event)"), "passed on")
     }
 
     @Test("Precedence, overflow and mixed arithmetic follow Rhai")

@@ -139,6 +139,7 @@ public protocol EngineEventSink: Sendable {
     /// `run_started`). Nil, the default, sends them to `receive` with everyone else's;
     /// `NoRunEvents()` sends them nowhere. A sink that keeps something per run uses it to reach
     /// that at once, instead of finding the run (under a lock all runs share) for each event.
+    /// Asked only of sinks whose `splitsRuns` is true.
     func sink(forRun id: String, flow: String) -> (any EngineEventSink)?
 }
 

@@ -113,6 +113,13 @@ public final class WebhookRouter: Sendable {
     public init() {}
 
     /// Normalizes a configured path: one leading slash, no trailing one.
+    /// The table key of an endpoint; the method is upper-cased unless it already is (the
+    /// usual case, checked without making a new string).
+    static func key(_ method: String, _ path: String) -> String {
+        let upper = method.utf8.allSatisfy { !(UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) } ? method : method.uppercased()
+        return upper + " " + path
+    }
+
     public static func normalize(_ path: String) -> String {
         // Most paths already are: a leading slash, no trailing one, no surrounding spaces.
         let u = path.utf8
@@ -169,7 +176,7 @@ public final class WebhookRouter: Sendable {
     public func match(method: String, path: String) -> Match {
         let path = Self.normalize(path)
         return state.withLock { s in
-            if let entry = s.entries[method.uppercased() + " " + path] { return .found(entry.handler) }
+            if let entry = s.entries[Self.key(method, path)] { return .found(entry.handler) }
             let allowed = s.entries.values.filter { $0.endpoint.path == path }.map(\.endpoint.method).sorted()
             return allowed.isEmpty ? .notFound : .methodNotAllowed(allowed: allowed)
         }

@@ -72,8 +72,10 @@ struct Parser {
     private let compilingEval: Bool
     /// The catch variable's slot while inside `catch (e) { … }`, for a bare `throw;`.
     private var catchSlot: Int?
-    /// Variable names the code refers to; with `eval` or `name!()` it may reach any.
+    /// Variable names the code refers to; with `eval` or `name!()` it may reach any. A
+    /// variable only ever read as `name.property` has those properties noted instead.
     private var referenced: Set<String> = []
+    private var propertiesRead: [String: Set<String>] = [:]
     private var reachesAnyVariable = false
 
     init(source: String, engine: ScriptEngine, expressionOnly: Bool, scope: [String], constants: Set<String> = [],
@@ -184,7 +186,7 @@ struct Parser {
         let script = CompiledScript(engine: engine, main: main, functions: functions, scopeNames: hostScope, globalConstants: constants)
         script.enclosingCaptures = scope.captures.map(\.outer)
         script.topLevel = scope.names.map { ($0.name, $0.slot) }
-        script.referencedNames = reachesAnyVariable ? nil : referenced
+        if !reachesAnyVariable { script.reads = .init(whole: referenced, properties: propertiesRead) }
         return script
     }
 
@@ -715,7 +717,11 @@ struct Parser {
                 return ModulePathNode(path, start)
             }
             if let n = scope.lookup(name) {
-                referenced.insert(name)
+                if isSymbol(.dot), case .identifier(let property) = peek(), peek(2) != .symbol(.leftParen) {
+                    propertiesRead[name, default: []].insert(property)
+                } else {
+                    referenced.insert(name)
+                }
                 if scope.hasEval { return EvalVariableNode(name, slot: n.slot, constant: n.constant, start) }
                 return VariableNode(name, slot: n.slot, constant: n.constant, start)
             }

@@ -339,25 +339,39 @@ final class EndpointHandler: WebhookHandler {
     static func decodeBody(_ request: WebhookRequest) -> Result<Value, BodyError> {
         let body = request.body
         if body.isEmpty { return .success(.emptyObject) }
-        let type = request.header("Content-Type")?.lowercased() ?? ""
+        let type = request.header("Content-Type") ?? ""
         let firstByte = body.first { !($0 == 0x20 || $0 == 0x0a || $0 == 0x0d || $0 == 0x09) }
-        if type.contains("json") || (type.isEmpty && (firstByte == UInt8(ascii: "{") || firstByte == UInt8(ascii: "["))) {
+        if containsJSON(type) || (type.isEmpty && (firstByte == UInt8(ascii: "{") || firstByte == UInt8(ascii: "["))) {
             do {
                 return .success(try Value.parseJSON(bytes: body))
             } catch {
                 return .failure(BodyError(message: "the body is not valid JSON (line \(error.line), column \(error.column)): \(error.message)"))
             }
         }
+        let form = type.lowercased().hasPrefix("application/x-www-form-urlencoded")
         // `curl -d '{...}'` sends JSON labelled as a form: a form does not start with { or [.
-        if type.hasPrefix("application/x-www-form-urlencoded"), firstByte == UInt8(ascii: "{") || firstByte == UInt8(ascii: "["),
+        if form, firstByte == UInt8(ascii: "{") || firstByte == UInt8(ascii: "["),
            let value = try? Value.parseJSON(bytes: body) {
             return .success(value)
         }
-        if type.hasPrefix("application/x-www-form-urlencoded") {
+        if form {
             return .success(.object(parseQuery(String(decoding: body, as: UTF8.self))))
         }
         if let text = String(validating: body, as: UTF8.self) { return .success(.string(text)) }
         return .success(.bytes(body))
+    }
+
+    /// Whether a Content-Type names JSON (`application/json`, `application/cloudevents+json`,
+    /// any case), read byte by byte: this runs for every request.
+    static func containsJSON(_ type: String) -> Bool {
+        let u = Array(type.utf8)
+        guard u.count >= 4 else { return false }
+        for i in 0...(u.count - 4)
+        where u[i] | 0x20 == UInt8(ascii: "j") && u[i + 1] | 0x20 == UInt8(ascii: "s") && u[i + 2] | 0x20 == UInt8(ascii: "o")
+            && u[i + 3] | 0x20 == UInt8(ascii: "n") {
+            return true
+        }
+        return false
     }
 
     /// A query string or form as an object; a repeated name keeps the last value.

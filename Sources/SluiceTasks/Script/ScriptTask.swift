@@ -52,6 +52,8 @@ struct ScriptTask: TaskProcessor {
     let script: CompiledScript?
     /// Whether the script may read `ctx` (it names it, or uses `eval`).
     let readsContext: Bool
+    /// Whether it may read the event's meta (`event.meta`, `event` whole, or `ctx`).
+    let readsMeta: Bool
     let missing: String?
     let resources: ResourceFolder
     let cache: any KeyValueCache
@@ -95,6 +97,7 @@ struct ScriptTask: TaskProcessor {
             } catch {
                 script = nil
                 readsContext = false
+                readsMeta = false
                 missing = "task '\(setup.definition.name)': \(error)"
                 return
             }
@@ -108,6 +111,7 @@ struct ScriptTask: TaskProcessor {
             let compiled = try engine.compile(source, scope: ["event", "ctx"])
             script = compiled
             readsContext = compiled.mayRead("ctx")
+            readsMeta = readsContext || compiled.mayRead("event", property: "meta")
         } catch {
             let at = inline ? ScriptTask.fileLocation(of: error.position, inScalarAt: location) : ScriptTask.offset(location, error.position)
             throw FlowError(.invalidValue, "script of task '\(setup.definition.name)': \(error.message)", at: at)
@@ -119,8 +123,9 @@ struct ScriptTask: TaskProcessor {
         var scope = ScriptScope()
         // One conversion of the meta serves `event.meta` and `ctx.meta`; if the script leaves
         // `ctx.meta` alone it is not converted back. A script that never names `ctx` gets
-        // `()` there, and nothing is built for it.
-        let meta = Dynamic(Value.object(event.meta))
+        // `()` there, and nothing is built for it; one that reads neither `ctx` nor `event.meta`
+        // (nor `event` whole) gets no meta converted.
+        let meta = readsMeta ? Dynamic(Value.object(event.meta)) : .unit
         scope.push("event", Dynamic(event: event, meta: meta))
         if readsContext {
             let namespace = context.flowName.isEmpty ? "" : context.flowName + "."
