@@ -243,6 +243,13 @@ public final class CompiledScript: @unchecked Sendable {
         return reads.whole.contains(name) || reads.properties[name] != nil
     }
 
+    /// The properties of the host variable `name` the script reads, when it only ever reads
+    /// it as `name.property`; nil when it may use the variable whole (or reach it by name).
+    public func propertiesRead(of name: String) -> Set<String>? {
+        guard let reads, !reads.whole.contains(name) else { return nil }
+        return reads.properties[name] ?? []
+    }
+
     /// Whether the script may read `property` of the host variable `name` (a map): false when
     /// the variable is only ever used as `name.other` for other properties (never passed on,
     /// returned, indexed or iterated whole), so the host may leave that entry out.

@@ -77,8 +77,30 @@ extension Dynamic {
             "timestamp": .int(event.timestamp),
             "meta": meta ?? Dynamic(Value.object(event.meta)),
         ]
-        if let e = event.error { m["error"] = .map(["message": .string(e.message), "task": .string(e.task)]) }
+        if let e = event.error { m["error"] = Self.error(e) }
         self = .map(m)
+    }
+
+    /// The `event` for a script that reads only `properties` of it (see
+    /// `CompiledScript.propertiesRead(of:)`): the others are left out, not converted.
+    public init(event: Event, meta: Dynamic?, only properties: Set<String>) {
+        var m: [String: Dynamic] = Dictionary(minimumCapacity: properties.count)
+        for p in properties {
+            switch p {
+            case "data": m[p] = Dynamic(event.data)
+            case "subject": m[p] = .string(event.subject)
+            case "id": m[p] = .string(event.id)
+            case "timestamp": m[p] = .int(event.timestamp)
+            case "meta": m[p] = meta ?? Dynamic(Value.object(event.meta))
+            case "error": if let e = event.error { m[p] = Self.error(e) }
+            default: break
+            }
+        }
+        self = .map(m)
+    }
+
+    private static func error(_ e: EventError) -> Dynamic {
+        .map(["message": .string(e.message), "task": .string(e.task)])
     }
 
     /// The event value for a script value. Maps come out with sorted keys; chars become strings;

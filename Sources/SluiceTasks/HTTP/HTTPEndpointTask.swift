@@ -421,6 +421,13 @@ final class ReportWaiter: Sendable {
     /// The report, or nil after `timeout` (the clock's time; checked a few times a second by
     /// one shared sweeper rather than a timer per request).
     func wait(timeout: Duration, clock: any EngineClock) async -> RunReport? {
+        // A run done inline is done already: no continuation, no suspension.
+        let finished = state.withLock { s -> RunReport? in
+            guard let r = s.report else { return nil }
+            s.done = true
+            return r
+        }
+        if let finished { return finished }
         let deadline = clock.now().addingTimeInterval(timeout.seconds)
         return await withCheckedContinuation { (continuation: CheckedContinuation<RunReport?, Never>) in
             let ready = state.withLock { s -> RunReport?? in

@@ -54,6 +54,9 @@ struct ScriptTask: TaskProcessor {
     let readsContext: Bool
     /// Whether it may read the event's meta (`event.meta`, `event` whole, or `ctx`).
     let readsMeta: Bool
+    /// The properties of `event` it reads, when it only reads `event.property`: the event it
+    /// sees has only those.
+    let eventProperties: Set<String>?
     let missing: String?
     let resources: ResourceFolder
     let cache: any KeyValueCache
@@ -98,6 +101,7 @@ struct ScriptTask: TaskProcessor {
                 script = nil
                 readsContext = false
                 readsMeta = false
+                eventProperties = nil
                 missing = "task '\(setup.definition.name)': \(error)"
                 return
             }
@@ -112,6 +116,7 @@ struct ScriptTask: TaskProcessor {
             script = compiled
             readsContext = compiled.mayRead("ctx")
             readsMeta = readsContext || compiled.mayRead("event", property: "meta")
+            eventProperties = compiled.propertiesRead(of: "event")
         } catch {
             let at = inline ? ScriptTask.fileLocation(of: error.position, inScalarAt: location) : ScriptTask.offset(location, error.position)
             throw FlowError(.invalidValue, "script of task '\(setup.definition.name)': \(error.message)", at: at)
@@ -126,7 +131,11 @@ struct ScriptTask: TaskProcessor {
         // `()` there, and nothing is built for it; one that reads neither `ctx` nor `event.meta`
         // (nor `event` whole) gets no meta converted.
         let meta = readsMeta ? Dynamic(Value.object(event.meta)) : .unit
-        scope.push("event", Dynamic(event: event, meta: meta))
+        if let eventProperties {
+            scope.push("event", Dynamic(event: event, meta: meta, only: eventProperties))
+        } else {
+            scope.push("event", Dynamic(event: event, meta: meta))
+        }
         if readsContext {
             let namespace = context.flowName.isEmpty ? "" : context.flowName + "."
             scope.push("ctx", .map([

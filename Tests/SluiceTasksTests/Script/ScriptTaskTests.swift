@@ -25,6 +25,30 @@ struct ScriptTaskTests {
         #expect(reports[0].resultValue == ["name": "PEN", "subject_type": "string", "total": 10.0])
     }
 
+    @Test("A script sees the same event whether it reads some fields, the meta, or the event whole")
+    func eventViews() async throws {
+        // The first task sets meta; the later ones read the event in the three ways the
+        // engine builds it (only the properties read, without meta, or whole).
+        let (_, reports) = try await harness.run("""
+            flow:
+              name: views
+              tasks:
+                - script: {name: a, code: 'ctx.meta.tag = "t1"; event.data'}
+                - script: {name: b, code: '#{n: event.data.n, id: event.id, ts: event.timestamp, missing: event.nope == ()}'}
+                - script: {name: c, code: 'let d = event.data; d.tag = event.meta.tag; d'}
+                - script:
+                    name: e
+                    code: |
+                      let d = event.data;
+                      d.keys = event.keys().len(); d.also = event["meta"].tag;
+                      d.same = d.id == event["id"] && d.ts == event["timestamp"] && type_of(d.ts) == "i64";
+                      d
+            """, input: ["n": 3])
+        let result = reports[0].resultValue
+        #expect(result["n"] == 3 && result["missing"] == true && result["tag"] == "t1", "\(result)")
+        #expect(result["keys"] == 5 && result["also"] == "t1" && result["same"] == true, "\(result)")
+    }
+
     @Test("() drops the event, an array fans out, an envelope sets data and subject")
     func returnShapes() async throws {
         let (_, dropped) = try await harness.run("flow:\n  tasks:\n    - script: {name: t, code: 'if event.data.n > 1 { return null; } event.data'}\n",
