@@ -608,13 +608,14 @@ struct Outbox {
     /// With `inline` (the caller is a task of its own per run, such as a webhook request's), an
     /// item for a stage with `inlineCapacity`, a free permit and an empty channel, is handled
     /// here instead: no hand-over to another task. Stage workers do not inline: a worker doing
-    /// its children's work would take their parallelism away.
+    /// its children's work would take their parallelism away. A caller whose task was
+    /// cancelled (its client left) hands everything over: the run goes on in the stages.
     mutating func flush(_ execution: FlowExecution, inline: Bool = false) async {
         for stage in touched {
             var items = byStage[stage]
             byStage[stage].removeAll(keepingCapacity: true)
             let target = execution.stages[stage]
-            if inline, let capacity = target.inlineCapacity {
+            if inline, let capacity = target.inlineCapacity, !Task.isCancelled {
                 var rest: [StageItem] = []
                 for item in items {
                     if rest.isEmpty, target.channel.count == 0, capacity.tryAcquire() {

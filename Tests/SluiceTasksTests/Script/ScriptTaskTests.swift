@@ -3,6 +3,7 @@ import SluiceCore
 import SluiceEngine
 import SluiceTasks
 import SluiceTesting
+import Synchronization
 import Testing
 
 @Suite("script")
@@ -47,6 +48,39 @@ struct ScriptTaskTests {
         let result = reports[0].resultValue
         #expect(result["n"] == 3 && result["missing"] == true && result["tag"] == "t1", "\(result)")
         #expect(result["keys"] == 5 && result["also"] == "t1" && result["same"] == true, "\(result)")
+    }
+
+    @Test("A caller doing a run's script work in its own task (a webhook request) and cancelled midway hands the rest over: the run completes")
+    func cancelledInlineCaller() async throws {
+        final class Reports: Sendable {
+            let list = Mutex<[RunReport]>([])
+        }
+        let reports = Reports()
+        var registry = BuiltinTasks.registry
+        registry.register(ClosureTask.source("cancelling") { emitter, _ in
+            let caller = Task {
+                try await emitter.tryStart(Event(data: ["n": 7]), inline: true) { report in reports.list.withLock { $0.append(report) } }
+            }
+            // Cancelled while the first script (about a second of looping) runs in it.
+            try await Task.sleep(for: .milliseconds(50))
+            caller.cancel()
+            _ = try? await caller.value
+        })
+        let (summary, _) = try await FlowHarness(registry: registry).run("""
+            flow:
+              tasks:
+                - cancelling: {name: src}
+                - script:
+                    name: slow
+                    concurrency: 2
+                    limits: {max_operations: 100000000}
+                    code: 'let s = 0; for i in 0..2000000 { s += i; } event.data'
+                - script: {name: next, concurrency: 2, code: '#{done: event.data.n}'}
+            """)
+        #expect(summary.runsCompleted == 1)
+        let report = reports.list.withLock { $0.first }
+        #expect(report?.status == .completed)
+        #expect(report?.resultValue == ["done": 7], "the steps after the cancel ran: \(String(describing: report?.results))")
     }
 
     @Test("() drops the event, an array fans out, an envelope sets data and subject")
