@@ -23,7 +23,7 @@ public final class SluiceServer: Sendable {
     let registry: TaskRegistry
     let loader: FlowLoader
     let logger: Logger
-    let webhooks = WebhookRouter()
+    let webhooks: WebhookRouter
     let metrics = ServerMetrics()
     let live: LiveEvents
     let catalog: FlowCatalog
@@ -45,6 +45,9 @@ public final class SluiceServer: Sendable {
         self.storeName = storeName
         self.registry = registry
         self.loader = loader
+        // Accepted webhook requests are kept in the store until their runs end (not in a
+        // memory store: it dies with the process anyway).
+        webhooks = WebhookRouter(inbox: store is MemoryStore ? nil : AcceptedInbox(store: store, ttl: config.claimTTL))
         let logger = Self.makeLogger(config)
         self.logger = logger
         live = LiveEvents(eventsPerRun: config.eventBuffer, maxRuns: config.recentRuns)
@@ -183,6 +186,9 @@ public final class SluiceServer: Sendable {
             await withTaskCancellationHandler { await worker.value } onCancel: { worker.cancel() }
             timer.cancel()
             await flowsStopped
+            // Accepted requests whose runs just ended are cleared before exit, so a restart
+            // does not run them again.
+            await server.webhooks.inbox?.settle()
             server.logger.info("stopped")
         }
     }

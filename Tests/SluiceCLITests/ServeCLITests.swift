@@ -279,6 +279,46 @@ struct ServeCLITests {
         #expect(throws: (any Error).self) { try HTTPReply.send(port: port, method: "GET", path: "/health/live", headers: [:], body: [], timeout: 2) }
     }
 
+    @Test("An accepted request (202) whose server is killed before its run ends is run by the next server on the store")
+    func acceptedSurvivesACrash() throws {
+        let dir = try Self.setUp([:])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.write(dir, "later.yaml", """
+        flow:
+          name: later
+          tasks:
+            - http_endpoint: {name: hook, endpoint: /hooks/later, respond: accepted}
+            - delay: {name: wait, duration: 3s}
+            - shell: {name: note, shell: true, command: "echo ran-{{event.data.n}} >> \(dir)/done"}
+        """)
+        // Claims last 2 s: the next server takes the request over soon after.
+        let environment = ["SLUICE_WORKERS_CLAIM_TTL": "2"]
+        let first = try Self.serve(dir, environment: environment)
+        #expect(try first.request("POST", "/hooks/later", body: #"{"n": 1}"#).status == 202)
+        #expect(try first.request("POST", "/hooks/later", body: #"{"n": 2}"#).status == 202)
+        first.crash()
+        #expect(!FileManager.default.fileExists(atPath: dir + "/done"), "the runs had not ended when the server died")
+
+        let second = try Self.serve(dir, environment: environment)
+        defer { second.stop() }
+        let ran = CLI.waitFor(seconds: 30) {
+            let done = (try? String(contentsOfFile: dir + "/done", encoding: .utf8)) ?? ""
+            return done.contains("ran-1") && done.contains("ran-2")
+        }
+        #expect(ran, "\(second.output)")
+        #expect(second.output.contains("running an accepted request again"), "\(second.output)")
+        // A request accepted just before a graceful stop runs to its end during the stop.
+        #expect(try second.request("POST", "/hooks/later", body: #"{"n": 3}"#).status == 202)
+        #expect(second.stop(seconds: 30) == 0, "\(second.output)")
+        // Each ran once, and the kept entries are cleared: a third server runs nothing.
+        let third = try Self.serve(dir, environment: environment)
+        defer { third.stop() }
+        usleep(3_000_000)
+        let lines = ((try? String(contentsOfFile: dir + "/done", encoding: .utf8)) ?? "").split(separator: "\n")
+        #expect(lines.sorted() == ["ran-1", "ran-2", "ran-3"], "\(lines)")
+        #expect(!third.output.contains("running an accepted request again"), "\(third.output)")
+    }
+
     @Test("Bytes that are not HTTP get a 400 JSON error; a silent connection is closed after first_request_timeout and does not hold up shutdown")
     func connectionGuard() throws {
         let dir = try CLI.tempDir()

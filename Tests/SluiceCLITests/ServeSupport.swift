@@ -58,6 +58,13 @@ final class ServeProcess {
         return nil
     }
 
+    /// SIGKILL: the process dies at once, as in a crash.
+    func crash() {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
     deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
 
     func request(_ method: String, _ path: String, headers: [String: String] = [:], body: String? = nil, timeout: Double = 30) throws -> HTTPReply {

@@ -110,9 +110,14 @@ public final class WebhookRouter: Sendable {
 
     private let state = Mutex(State())
 
-    public init() {}
+    /// Keeps the events of `respond: accepted` requests until their runs end (nil: in memory
+    /// only, lost if the process dies).
+    public let inbox: AcceptedInbox?
 
-    /// Normalizes a configured path: one leading slash, no trailing one.
+    public init(inbox: AcceptedInbox? = nil) {
+        self.inbox = inbox
+    }
+
     /// The table key of an endpoint; the method is upper-cased unless it already is (the
     /// usual case, checked without making a new string).
     static func key(_ method: String, _ path: String) -> String {
@@ -120,6 +125,7 @@ public final class WebhookRouter: Sendable {
         return upper + " " + path
     }
 
+    /// Normalizes a configured path: one leading slash, no trailing one.
     public static func normalize(_ path: String) -> String {
         // Most paths already are: a leading slash, no trailing one, no surrounding spaces.
         let u = path.utf8

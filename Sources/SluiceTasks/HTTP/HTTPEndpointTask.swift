@@ -90,12 +90,30 @@ struct HTTPEndpointTask: TaskSource {
             throw TaskError.permanent("http_endpoint needs a server: run the flow with `sluice serve`")
         }
         let credentials = try config.credentialsPath.map { try Credentials(path: $0, relativeTo: flowDirectory) }
+        let inbox = config.respondAtOnce ? router.inbox : nil
         let handler = EndpointHandler(config: config, credentials: credentials, emitter: emitter, idempotency: idempotency,
-                                      keyPrefix: "webhook/\(emitter.flowName)/\(config.method) \(config.path)/", clock: context.clock)
+                                      keyPrefix: "webhook/\(emitter.flowName)/\(config.method) \(config.path)/", clock: context.clock,
+                                      inbox: inbox)
         let token = try router.register(method: config.method, path: config.path, flow: emitter.flowName, task: context.taskName, handler: handler)
         defer { router.unregister(token) }
         context.log("serving \(config.method) \(config.path)")
-        while true { try await Task.sleep(for: .seconds(3600)) }
+        guard let inbox else {
+            while true { try await Task.sleep(for: .seconds(3600)) }
+        }
+        // Accepted requests are kept in the store until their runs end: renew this process's
+        // claims, and run those a stopped process left (at once, then every third of a claim).
+        while true {
+            await inbox.renew(flow: emitter.flowName)
+            do {
+                for orphan in try await inbox.adoptOrphans(flow: emitter.flowName) {
+                    context.log("running an accepted request again (its process stopped before its run ended)", level: "warning")
+                    await handler.rerun(orphan.event, entry: orphan.id)
+                }
+            } catch {
+                context.log("could not read the accepted requests of \(emitter.flowName): \(error)", level: "warning")
+            }
+            try await Task.sleep(for: .seconds(inbox.ttl / 3))
+        }
     }
 }
 
@@ -181,8 +199,12 @@ final class EndpointHandler: WebhookHandler {
     private let inFlight = Atomic<Int>(0)
     private let requestCounter = Atomic<UInt64>(0)
 
+    /// Where `respond: accepted` requests are kept until their runs end; nil without a store.
+    let inbox: AcceptedInbox?
+
     init(config: EndpointConfig, credentials: Credentials?, emitter: SourceEmitter, idempotency: any KeyValueCache, keyPrefix: String,
-         clock: any EngineClock) {
+         clock: any EngineClock, inbox: AcceptedInbox? = nil) {
+        self.inbox = inbox
         self.config = config
         self.credentials = credentials
         self.emitter = emitter
@@ -296,13 +318,27 @@ final class EndpointHandler: WebhookHandler {
         let meta: Value.Object = ["method": .string(request.method), "path": .string(request.path),
                                   "query": .object(Self.parseQuery(request.query)), "headers": .object(headers)]
         let id = request.header("X-Request-Id") ?? String(requestCounter.add(1, ordering: .relaxed).newValue)
+        let event = Event(id: id, data: data, meta: meta)
+        if config.respondAtOnce, let inbox {
+            // Recorded before the 202: a process that dies now does not lose it.
+            let entry: String
+            do {
+                entry = try await inbox.accept(flow: emitter.flowName, event: event)
+            } catch {
+                return .error(503, code: "store_unavailable", "the request could not be recorded; retry shortly", headers: [("Retry-After", "1")])
+            }
+            guard let runID = await startKept(event, entry: entry, inbox: inbox) else {
+                await inbox.done(flow: emitter.flowName, id: entry)
+                return .error(503, code: "overloaded", "the flow has no room for another run; retry shortly", headers: [("Retry-After", "1")])
+            }
+            return .json(202, ["run_id": .string(runID), "status": "accepted"], headers: [("Sluice-Run-Id", runID)])
+        }
         let waiter = ReportWaiter()
         let started: String?
         do {
             // A request that waits for its run does the first tasks' work in its own task when
             // they only compute (scripts): no hand-over between threads for each of them.
-            started = try await emitter.tryStart(Event(id: id, data: data, meta: meta), inline: !config.respondAtOnce,
-                                                 onFinish: { waiter.finish($0) })
+            started = try await emitter.tryStart(event, inline: !config.respondAtOnce, onFinish: { waiter.finish($0) })
         } catch {
             started = nil
         }
@@ -359,6 +395,27 @@ final class EndpointHandler: WebhookHandler {
         }
         if let text = String(validating: body, as: UTF8.self) { return .success(.string(text)) }
         return .success(.bytes(body))
+    }
+
+    /// Starts the run of a kept request; its entry goes when the run ends, unless the run was
+    /// cancelled (the process is stopping): then it stays, for a process to run it again.
+    private func startKept(_ event: Event, entry: String, inbox: AcceptedInbox) async -> String? {
+        let flow = emitter.flowName
+        let started = try? await emitter.tryStart(event, onFinish: { report in
+            if report.status == .cancelled {
+                inbox.release(flow: flow, id: entry)
+            } else {
+                inbox.finish(flow: flow, id: entry)
+            }
+        })
+        return started ?? nil
+    }
+
+    /// Runs a kept request again (its process stopped first). With no room now, its claim is
+    /// let go, and it is tried again once the claim runs out.
+    func rerun(_ event: Event, entry: String) async {
+        guard let inbox else { return }
+        if await startKept(event, entry: entry, inbox: inbox) == nil { inbox.release(flow: emitter.flowName, id: entry) }
     }
 
     /// Whether a Content-Type names JSON (`application/json`, `application/cloudevents+json`,
