@@ -171,6 +171,9 @@ public final class SluiceServer: Sendable {
             let drain = DurableRunner.Drain()
             let worker = Task { await runner.work(concurrency: max(1, config.workerConcurrency), drain: drain) }
             let watcher = Task { await catalog.watch(every: config.reloadInterval) }
+            // Accepted webhook requests stay this process's while their runs go on, draining
+            // included; the renewals stop once those are cleared.
+            let renewer = Task { await server.webhooks.inbox?.keepRenewing() }
             try? await gracefulShutdown()
             watcher.cancel()
             // The flows' runs and the worker's durable runs finish side by side, within one
@@ -189,6 +192,7 @@ public final class SluiceServer: Sendable {
             // Accepted requests whose runs just ended are cleared before exit, so a restart
             // does not run them again.
             await server.webhooks.inbox?.settle()
+            renewer.cancel()
             server.logger.info("stopped")
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import SluiceCore
 import Testing
 
@@ -317,6 +318,10 @@ struct ServeCLITests {
         let lines = ((try? String(contentsOfFile: dir + "/done", encoding: .utf8)) ?? "").split(separator: "\n")
         #expect(lines.sorted() == ["ran-1", "ran-2", "ran-3"], "\(lines)")
         #expect(!third.output.contains("running an accepted request again"), "\(third.output)")
+        let kept = try DatabaseQueue(path: dir + "/store.db").read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM kv WHERE key LIKE 'inbox/%'") ?? -1
+        }
+        #expect(kept == 0, "the kept requests are cleared once run")
     }
 
     @Test("Bytes that are not HTTP get a 400 JSON error; a silent connection is closed after first_request_timeout and does not hold up shutdown")

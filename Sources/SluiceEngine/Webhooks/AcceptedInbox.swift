@@ -7,17 +7,27 @@ import Synchronization
 /// serving process (or the same one, restarted) runs it again. At least once: a process that
 /// dies after the run but before it cleared the entry has the run done twice.
 ///
-/// In the store's system bucket: `inbox/<flow>/<id>` holds the event; `inbox-claim/<flow>/<id>`
-/// names the process running it and lasts `ttl` seconds unless that process renews it. An
-/// entry whose claim ran out is an orphan; the first process to claim it again runs it.
+/// One entry per request in the store's system bucket, `inbox/<flow>/<task>/<id>`: the
+/// event, the process running it (`owner`) and when that process last said so (`renewed`,
+/// seconds since 1970). The owner renews every third of `ttl` (`keepRenewing`, one loop per
+/// process, which goes on while runs drain at shutdown); an entry not renewed for `ttl` is an
+/// orphan, and the first process to change it (compare-and-set on its revision) runs it. A
+/// request costs two writes: the entry, and its deletion when the run ends.
 public final class AcceptedInbox: Sendable {
     public let store: any Store
-    /// This process, in claims.
+    /// This process, in entries.
     public let owner: String
-    /// Seconds a claim lasts without renewal; renewed every third of it.
+    /// Seconds an entry stays this process's without renewal.
     public let ttl: Double
+    private struct Held {
+        var revision: Int64
+        var value: Value
+        /// The run ended but deleting the entry failed: renewed, and deleted again, until gone.
+        var finished = false
+    }
+
     /// Entries this process runs, by key: renewed until their runs end.
-    private let held = Mutex<Set<String>>([])
+    private let held = Mutex<[String: Held]>([:])
     /// Entries being cleared (`finish`), which a stopping process waits for.
     private let clearing = Atomic<Int>(0)
 
@@ -31,31 +41,39 @@ public final class AcceptedInbox: Sendable {
         "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UUID().uuidString.prefix(8))"
     }
 
-    /// Records `event` of `flow` and claims it for this process; returns the entry's id. The
+    /// A new entry id; also the event's id when the request names none.
+    public static func newID() -> String { UUID().uuidString }
+
+    /// Records `event`, come in through `task` of `flow`, as this process's under `id`. The
     /// caller answers 202 only after this returned.
-    public func accept(flow: String, event: Event) async throws -> String {
-        let id = UUID().uuidString
+    public func accept(flow: String, task: String, id: String, event: Event) async throws {
+        let key = Self.key(flow, task, id)
         let now = Date()
-        // The claim first: a sweeping process never sees the entry unclaimed.
-        _ = try await store.put(.system, Self.claimKey(flow, id), .string(owner), ttl: ttl, now: now)
-        _ = try await store.put(.system, Self.entryKey(flow, id), event.projection, ttl: nil, now: now)
-        held.withLock { _ = $0.insert(Self.claimKey(flow, id)) }
-        return id
+        let value = entry(event.projection, at: now)
+        let stored = try await store.put(.system, key, value, ttl: nil, now: now)
+        held.withLock { $0[key] = Held(revision: stored.revision, value: value) }
     }
 
-    /// The run of the entry ended: the entry and its claim go.
-    public func done(flow: String, id: String) async {
-        held.withLock { _ = $0.remove(Self.claimKey(flow, id)) }
-        let now = Date()
-        _ = try? await store.delete(.system, Self.entryKey(flow, id), now: now)
-        _ = try? await store.delete(.system, Self.claimKey(flow, id), now: now)
+    /// The run of the entry ended: the entry goes. If the store refuses, the entry stays this
+    /// process's (renewed) and its deletion is tried again with each renewal.
+    public func done(flow: String, task: String, id: String) async {
+        await delete(Self.key(flow, task, id))
+    }
+
+    private func delete(_ key: String) async {
+        do {
+            _ = try await store.delete(.system, key, now: Date())
+            held.withLock { _ = $0.removeValue(forKey: key) }
+        } catch {
+            held.withLock { $0[key]?.finished = true }
+        }
     }
 
     /// `done` from code that cannot wait (a run's end); `settle` waits for it.
-    public func finish(flow: String, id: String) {
+    public func finish(flow: String, task: String, id: String) {
         clearing.add(1, ordering: .relaxed)
         Task {
-            await done(flow: flow, id: id)
+            await done(flow: flow, task: task, id: id)
             clearing.subtract(1, ordering: .relaxed)
         }
     }
@@ -64,46 +82,80 @@ public final class AcceptedInbox: Sendable {
     /// does not run them again).
     public func settle(within limit: Duration = .seconds(5)) async {
         let deadline = ContinuousClock.now + limit
-        while clearing.load(ordering: .relaxed) > 0, ContinuousClock.now < deadline {
+        while clearing.load(ordering: .relaxed) > 0, ContinuousClock.now < deadline, !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(10))
         }
     }
 
-    /// Entries of `flow` whose claim ran out, now claimed by this process: the caller runs
-    /// each and calls `done` after.
-    public func adoptOrphans(flow: String) async throws -> [(id: String, event: Event)] {
+    /// Stops renewing the entry without clearing it: once `ttl` passed, a process runs it
+    /// again (a run cut short by a shutdown).
+    public func release(flow: String, task: String, id: String) {
+        _ = held.withLock { $0.removeValue(forKey: Self.key(flow, task, id)) }
+    }
+
+    /// Entries that came in through `task` of `flow` and were not renewed for `ttl`, now this
+    /// process's: the caller runs each and calls `finish` (or `release`) after. A store error
+    /// ends the look early; what was taken until then is returned.
+    public func adoptOrphans(flow: String, task: String) async -> [(id: String, event: Event)] {
         let now = Date()
-        let prefix = Self.entryKey(flow, "")
+        let prefix = Self.key(flow, task, "")
         var adopted: [(id: String, event: Event)] = []
-        for entry in try await store.list(.system, prefix: prefix, now: now) {
+        guard let entries = try? await store.list(.system, prefix: prefix, now: now) else { return [] }
+        for entry in entries {
             let id = String(entry.key.dropFirst(prefix.count))
-            guard !id.isEmpty, !id.contains("/") else { continue }
-            guard try await store.create(.system, Self.claimKey(flow, id), .string(owner), ttl: ttl, now: now) != nil else { continue }
-            held.withLock { _ = $0.insert(Self.claimKey(flow, id)) }
-            adopted.append((id, Self.event(entry.value)))
+            // A flow or task whose name goes on with `/…` has its own prefix: not these entries.
+            guard !id.isEmpty, !id.contains("/"), held.withLock({ $0[entry.key] == nil }) else { continue }
+            guard let renewed = entry.value["renewed"]?.doubleValue, now.timeIntervalSince1970 - renewed >= ttl else { continue }
+            let value = self.entry(entry.value["event"] ?? .null, at: now)
+            guard let taken = try? await store.compareAndSet(.system, entry.key, value, revision: entry.revision, ttl: nil, now: now) else {
+                continue  // another process took it first, or the store did not answer
+            }
+            held.withLock { $0[entry.key] = Held(revision: taken.revision, value: value) }
+            adopted.append((id, Self.event(entry.value["event"] ?? .null)))
         }
         return adopted
     }
 
-    /// Stops renewing the entry's claim without clearing it: once the claim runs out, a
-    /// process runs the entry again (a run cancelled by a shutdown).
-    public func release(flow: String, id: String) {
-        held.withLock { _ = $0.remove(Self.claimKey(flow, id)) }
+    /// Renews every entry this process runs (and deletes again those whose deletion failed).
+    /// An entry another process took over meanwhile (this one stalled past `ttl`) is let go.
+    public func renewAll() async {
+        let mine = held.withLock { $0 }
+        let now = Date()
+        for (key, entry) in mine {
+            if entry.finished {
+                await delete(key)
+                continue
+            }
+            let value = self.entry(entry.value["event"] ?? .null, at: now)
+            do {
+                if let renewed = try await store.compareAndSet(.system, key, value, revision: entry.revision, ttl: nil, now: now) {
+                    held.withLock { if $0[key] != nil { $0[key]?.revision = renewed.revision } }
+                } else {
+                    held.withLock { _ = $0.removeValue(forKey: key) }
+                }
+            } catch {
+                // The store did not answer: try again next time.
+            }
+        }
     }
 
-    /// Renews this process's claims on entries of `flow`; call every `ttl / 3` seconds.
-    public func renew(flow: String) async {
-        let prefix = Self.claimKey(flow, "")
-        let keys = held.withLock { $0.filter { $0.hasPrefix(prefix) } }
-        let now = Date()
-        for key in keys { _ = try? await store.put(.system, key, .string(owner), ttl: ttl, now: now) }
+    /// Renews every third of `ttl` until cancelled: one loop for the process, running while
+    /// runs drain at shutdown too.
+    public func keepRenewing() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(ttl / 3))
+            await renewAll()
+        }
     }
 
     /// How many entries this process runs now.
     public var heldCount: Int { held.withLock { $0.count } }
 
-    static func entryKey(_ flow: String, _ id: String) -> String { "inbox/\(flow)/\(id)" }
-    static func claimKey(_ flow: String, _ id: String) -> String { "inbox-claim/\(flow)/\(id)" }
+    private func entry(_ event: Value, at now: Date) -> Value {
+        ["event": event, "owner": .string(owner), "renewed": .double(now.timeIntervalSince1970)]
+    }
+
+    static func key(_ flow: String, _ task: String, _ id: String) -> String { "inbox/\(flow)/\(task)/\(id)" }
 
     /// An event from its `projection`.
     static func event(_ v: Value) -> Event {

@@ -93,24 +93,19 @@ struct HTTPEndpointTask: TaskSource {
         let inbox = config.respondAtOnce ? router.inbox : nil
         let handler = EndpointHandler(config: config, credentials: credentials, emitter: emitter, idempotency: idempotency,
                                       keyPrefix: "webhook/\(emitter.flowName)/\(config.method) \(config.path)/", clock: context.clock,
-                                      inbox: inbox)
+                                      inbox: inbox, task: context.taskName)
         let token = try router.register(method: config.method, path: config.path, flow: emitter.flowName, task: context.taskName, handler: handler)
         defer { router.unregister(token) }
         context.log("serving \(config.method) \(config.path)")
         guard let inbox else {
             while true { try await Task.sleep(for: .seconds(3600)) }
         }
-        // Accepted requests are kept in the store until their runs end: renew this process's
-        // claims, and run those a stopped process left (at once, then every third of a claim).
+        // Accepted requests are kept in the store until their runs end (the server renews
+        // them): run those a stopped process left, at once, then every third of a claim.
         while true {
-            await inbox.renew(flow: emitter.flowName)
-            do {
-                for orphan in try await inbox.adoptOrphans(flow: emitter.flowName) {
-                    context.log("running an accepted request again (its process stopped before its run ended)", level: "warning")
-                    await handler.rerun(orphan.event, entry: orphan.id)
-                }
-            } catch {
-                context.log("could not read the accepted requests of \(emitter.flowName): \(error)", level: "warning")
+            for orphan in await inbox.adoptOrphans(flow: emitter.flowName, task: context.taskName) {
+                context.log("running an accepted request again (its process stopped before its run ended)", level: "warning")
+                await handler.rerun(orphan.event, entry: orphan.id)
             }
             try await Task.sleep(for: .seconds(inbox.ttl / 3))
         }
@@ -202,9 +197,13 @@ final class EndpointHandler: WebhookHandler {
     /// Where `respond: accepted` requests are kept until their runs end; nil without a store.
     let inbox: AcceptedInbox?
 
+    /// The endpoint task's name: kept requests are filed under it.
+    let task: String
+
     init(config: EndpointConfig, credentials: Credentials?, emitter: SourceEmitter, idempotency: any KeyValueCache, keyPrefix: String,
-         clock: any EngineClock, inbox: AcceptedInbox? = nil) {
+         clock: any EngineClock, inbox: AcceptedInbox? = nil, task: String = "") {
         self.inbox = inbox
+        self.task = task
         self.config = config
         self.credentials = credentials
         self.emitter = emitter
@@ -317,22 +316,24 @@ final class EndpointHandler: WebhookHandler {
         }
         let meta: Value.Object = ["method": .string(request.method), "path": .string(request.path),
                                   "query": .object(Self.parseQuery(request.query)), "headers": .object(headers)]
-        let id = request.header("X-Request-Id") ?? String(requestCounter.add(1, ordering: .relaxed).newValue)
-        let event = Event(id: id, data: data, meta: meta)
         if config.respondAtOnce, let inbox {
-            // Recorded before the 202: a process that dies now does not lose it.
-            let entry: String
+            // Recorded before the 202: a process that dies now does not lose it. Its id names
+            // the event too (unless the request names one), the same after a rerun.
+            let entry = AcceptedInbox.newID()
+            let event = Event(id: request.header("X-Request-Id") ?? entry, data: data, meta: meta)
             do {
-                entry = try await inbox.accept(flow: emitter.flowName, event: event)
+                try await inbox.accept(flow: emitter.flowName, task: task, id: entry, event: event)
             } catch {
                 return .error(503, code: "store_unavailable", "the request could not be recorded; retry shortly", headers: [("Retry-After", "1")])
             }
             guard let runID = await startKept(event, entry: entry, inbox: inbox) else {
-                await inbox.done(flow: emitter.flowName, id: entry)
+                await inbox.done(flow: emitter.flowName, task: task, id: entry)
                 return .error(503, code: "overloaded", "the flow has no room for another run; retry shortly", headers: [("Retry-After", "1")])
             }
             return .json(202, ["run_id": .string(runID), "status": "accepted"], headers: [("Sluice-Run-Id", runID)])
         }
+        let id = request.header("X-Request-Id") ?? String(requestCounter.add(1, ordering: .relaxed).newValue)
+        let event = Event(id: id, data: data, meta: meta)
         let waiter = ReportWaiter()
         let started: String?
         do {
@@ -400,12 +401,12 @@ final class EndpointHandler: WebhookHandler {
     /// Starts the run of a kept request; its entry goes when the run ends, unless the run was
     /// cancelled (the process is stopping): then it stays, for a process to run it again.
     private func startKept(_ event: Event, entry: String, inbox: AcceptedInbox) async -> String? {
-        let flow = emitter.flowName
+        let flow = emitter.flowName, task = self.task
         let started = try? await emitter.tryStart(event, onFinish: { report in
             if report.status == .cancelled {
-                inbox.release(flow: flow, id: entry)
+                inbox.release(flow: flow, task: task, id: entry)
             } else {
-                inbox.finish(flow: flow, id: entry)
+                inbox.finish(flow: flow, task: task, id: entry)
             }
         })
         return started ?? nil
@@ -415,7 +416,7 @@ final class EndpointHandler: WebhookHandler {
     /// let go, and it is tried again once the claim runs out.
     func rerun(_ event: Event, entry: String) async {
         guard let inbox else { return }
-        if await startKept(event, entry: entry, inbox: inbox) == nil { inbox.release(flow: emitter.flowName, id: entry) }
+        if await startKept(event, entry: entry, inbox: inbox) == nil { inbox.release(flow: emitter.flowName, task: task, id: entry) }
     }
 
     /// Whether a Content-Type names JSON (`application/json`, `application/cloudevents+json`,
