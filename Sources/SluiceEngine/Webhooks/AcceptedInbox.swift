@@ -31,10 +31,14 @@ public final class AcceptedInbox: Sendable {
     /// Entries being cleared (`finish`), which a stopping process waits for.
     private let clearing = Atomic<Int>(0)
 
-    public init(store: any Store, ttl: Double, owner: String = AcceptedInbox.processOwner()) {
+    /// The time entries are stamped and judged with.
+    private let now: @Sendable () -> Date
+
+    public init(store: any Store, ttl: Double, owner: String = AcceptedInbox.processOwner(), now: @escaping @Sendable () -> Date = { Date() }) {
         self.store = store
         self.ttl = max(1, ttl)
         self.owner = owner
+        self.now = now
     }
 
     public static func processOwner() -> String {
@@ -48,7 +52,7 @@ public final class AcceptedInbox: Sendable {
     /// caller answers 202 only after this returned.
     public func accept(flow: String, task: String, id: String, event: Event) async throws {
         let key = Self.key(flow, task, id)
-        let now = Date()
+        let now = self.now()
         let value = entry(event.projection, at: now)
         let stored = try await store.put(.system, key, value, ttl: nil, now: now)
         held.withLock { $0[key] = Held(revision: stored.revision, value: value) }
@@ -62,7 +66,7 @@ public final class AcceptedInbox: Sendable {
 
     private func delete(_ key: String) async {
         do {
-            _ = try await store.delete(.system, key, now: Date())
+            _ = try await store.delete(.system, key, now: now())
             held.withLock { _ = $0.removeValue(forKey: key) }
         } catch {
             held.withLock { $0[key]?.finished = true }
@@ -93,40 +97,63 @@ public final class AcceptedInbox: Sendable {
         _ = held.withLock { $0.removeValue(forKey: Self.key(flow, task, id)) }
     }
 
-    /// Entries that came in through `task` of `flow` and were not renewed for `ttl`, now this
-    /// process's: the caller runs each and calls `finish` (or `release`) after. A store error
-    /// ends the look early; what was taken until then is returned.
-    public func adoptOrphans(flow: String, task: String) async -> [(id: String, event: Event)] {
-        let now = Date()
+    /// Runs an entry may have begun (one per process that took it) before it is given up:
+    /// an event that kills its process must not do so at every start.
+    public static let maxRuns = 5
+
+    /// What `adoptOrphans` found.
+    public struct Orphans: Sendable {
+        /// Now this process's: the caller runs each and calls `finish` (or `release`) after.
+        public var adopted: [(id: String, event: Event)] = []
+        /// Begun `maxRuns` times already: moved to `inbox-failed/…` and not run again.
+        public var givenUp: [(id: String, event: Event)] = []
+    }
+
+    /// Entries that came in through `task` of `flow` and were not renewed for `ttl`. A store
+    /// error ends the look early; what was taken until then is returned.
+    public func adoptOrphans(flow: String, task: String) async -> Orphans {
+        let now = self.now()
         let prefix = Self.key(flow, task, "")
-        var adopted: [(id: String, event: Event)] = []
-        guard let entries = try? await store.list(.system, prefix: prefix, now: now) else { return [] }
+        var found = Orphans()
+        guard let entries = try? await store.list(.system, prefix: prefix, now: now) else { return found }
         for entry in entries {
             let id = String(entry.key.dropFirst(prefix.count))
             // A flow or task whose name goes on with `/…` has its own prefix: not these entries.
             guard !id.isEmpty, !id.contains("/"), held.withLock({ $0[entry.key] == nil }) else { continue }
             guard let renewed = entry.value["renewed"]?.doubleValue, now.timeIntervalSince1970 - renewed >= ttl else { continue }
-            let value = self.entry(entry.value["event"] ?? .null, at: now)
+            let event = entry.value["event"] ?? .null
+            let runs = Int(entry.value["runs"]?.intValue ?? 1) + 1
+            if runs > Self.maxRuns {
+                // Taken first (so one process gives it up), then filed apart.
+                let marked = self.entry(event, at: now, runs: runs)
+                guard (try? await store.compareAndSet(.system, entry.key, marked, revision: entry.revision, ttl: nil, now: now)) != nil,
+                      (try? await store.put(.system, "inbox-failed/" + entry.key.dropFirst("inbox/".count), marked, ttl: nil, now: now)) != nil
+                else { continue }
+                _ = try? await store.delete(.system, entry.key, now: now)
+                found.givenUp.append((id, Self.event(event)))
+                continue
+            }
+            let value = self.entry(event, at: now, runs: runs)
             guard let taken = try? await store.compareAndSet(.system, entry.key, value, revision: entry.revision, ttl: nil, now: now) else {
                 continue  // another process took it first, or the store did not answer
             }
             held.withLock { $0[entry.key] = Held(revision: taken.revision, value: value) }
-            adopted.append((id, Self.event(entry.value["event"] ?? .null)))
+            found.adopted.append((id, Self.event(event)))
         }
-        return adopted
+        return found
     }
 
     /// Renews every entry this process runs (and deletes again those whose deletion failed).
     /// An entry another process took over meanwhile (this one stalled past `ttl`) is let go.
     public func renewAll() async {
         let mine = held.withLock { $0 }
-        let now = Date()
+        let now = self.now()
         for (key, entry) in mine {
             if entry.finished {
                 await delete(key)
                 continue
             }
-            let value = self.entry(entry.value["event"] ?? .null, at: now)
+            let value = self.entry(entry.value["event"] ?? .null, at: now, runs: Int(entry.value["runs"]?.intValue ?? 1))
             do {
                 if let renewed = try await store.compareAndSet(.system, key, value, revision: entry.revision, ttl: nil, now: now) {
                     held.withLock { if $0[key] != nil { $0[key]?.revision = renewed.revision } }
@@ -151,8 +178,8 @@ public final class AcceptedInbox: Sendable {
     /// How many entries this process runs now.
     public var heldCount: Int { held.withLock { $0.count } }
 
-    private func entry(_ event: Value, at now: Date) -> Value {
-        ["event": event, "owner": .string(owner), "renewed": .double(now.timeIntervalSince1970)]
+    private func entry(_ event: Value, at now: Date, runs: Int = 1) -> Value {
+        ["event": event, "owner": .string(owner), "renewed": .double(now.timeIntervalSince1970), "runs": .int(Int64(runs))]
     }
 
     static func key(_ flow: String, _ task: String, _ id: String) -> String { "inbox/\(flow)/\(task)/\(id)" }

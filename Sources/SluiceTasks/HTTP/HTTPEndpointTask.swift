@@ -103,8 +103,14 @@ struct HTTPEndpointTask: TaskSource {
         // Accepted requests are kept in the store until their runs end (the server renews
         // them): run those a stopped process left, at once, then every third of a claim.
         while true {
-            for orphan in await inbox.adoptOrphans(flow: emitter.flowName, task: context.taskName) {
-                context.log("running an accepted request again (its process stopped before its run ended)", level: "warning")
+            let orphans = await inbox.adoptOrphans(flow: emitter.flowName, task: context.taskName)
+            for orphan in orphans.givenUp {
+                context.log("gave up an accepted request (event \(orphan.event.id)): \(AcceptedInbox.maxRuns) runs of it were begun "
+                    + "and none ended; it is kept under inbox-failed/ in the store", level: "error")
+            }
+            for orphan in orphans.adopted {
+                context.log("running an accepted request again (event \(orphan.event.id); its process stopped before its run ended)",
+                            level: "warning")
                 await handler.rerun(orphan.event, entry: orphan.id)
             }
             try await Task.sleep(for: .seconds(inbox.ttl / 3))
