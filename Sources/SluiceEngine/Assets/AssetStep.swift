@@ -93,8 +93,9 @@ extension Stage {
             let partitionEnvelope = Envelope(event: event, run: run, scatter: envelope.scatter)
             var claim: (claims: AssetClaims, entry: KVEntry, run: String)?
             if let durable = run.durable, durable.checkpointed(key) == nil, let assetRun = execution.assetRun, let planned = assetRun.planned,
-               name != assetRun.target || p != assetRun.partition, let claims = runtime.claims(clock: shared.clock) {
-                // An upstream partition other runs may be computing too: one of them does.
+               let claims = runtime.claims(clock: shared.clock) {
+                // A partition other runs may be computing too (an upstream they share, or the
+                // target of two materializations at once): one of them does; the others load it.
                 do {
                     switch try await claims.take(asset: spec.key, partition: p, version: write.version, run: durable.id, planned: planned) {
                     case .compute(let entry):

@@ -78,6 +78,26 @@ struct BackfillTests {
         #expect(log.count("daily") == 4)
     }
 
+    @Test("Two processes materializing the same partition at once compute it once; the other loads it")
+    func sameTargetTwice() async throws {
+        let store = MemoryStore()
+        let log = ExecutionLog()
+        let regA = registry(log, store: store, runs: 2), regB = registry(log, store: store, runs: 2)
+        let a = makeRunner(store, regA), b = makeRunner(store, regB)
+        let planA = try loadPlan(a, regA, sharedUpstreamYAML), planB = try loadPlan(b, regB, sharedUpstreamYAML)
+        async let first = a.materialize(planA, source: sharedUpstreamYAML, asset: "rates", partition: "")
+        async let second = b.materialize(planB, source: sharedUpstreamYAML, asset: "rates", partition: "")
+        let (one, two) = try await (first, second)
+        for result in [one, two] {
+            guard case .ran(let outcome, _) = result else { Issue.record("expected a run, got \(result)"); continue }
+            #expect(outcome.record.status == .completed, "\(outcome.record.error ?? "")")
+        }
+        #expect(log.count("rates") == 1, "rates ran \(log.count("rates")) times")
+        let rates = try await store.materializations(MaterializationFilter(asset: "rates"))
+        #expect(rates.map(\.status) == [.materialized])
+        #expect(try await store.list(.system, prefix: "asset-compute/", now: Date()).isEmpty, "claims are given back")
+    }
+
     @Test("When the run computing the shared upstream fails, the runs waiting for it fail naming it instead of computing it again")
     func holderFails() async throws {
         let store = MemoryStore()
