@@ -236,7 +236,11 @@ final class EndpointHandler: WebhookHandler {
         }
         let storeKey = keyPrefix + key
         let fingerprint = Value.string(Digest.sha256Hex(request.body))
-        if !idempotency.create(storeKey, ["state": "pending", "fingerprint": fingerprint], ttl: config.idempotencyTTL) {
+        // "Pending" lasts as long as a request can take (its response timeout, and a minute):
+        // if this process dies meanwhile, a retry runs after that instead of meeting 409s
+        // for the whole idempotency window.
+        let pendingTTL = min(config.idempotencyTTL, config.responseTimeout.seconds + 60)
+        if !idempotency.create(storeKey, ["state": "pending", "fingerprint": fingerprint], ttl: pendingTTL) {
             guard let saved = idempotency.get(storeKey) else { return await start(request) }
             if saved["fingerprint"] != fingerprint {
                 return .error(422, code: "idempotency_key_reused", "Idempotency-Key '\(key)' was used with a different body")
