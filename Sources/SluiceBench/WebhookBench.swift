@@ -25,7 +25,10 @@ func webhookBenchmark() async {
     let dir = NSTemporaryDirectory() + "sluice-bench-webhook-\(getpid())"
     try? FileManager.default.createDirectory(atPath: dir + "/flows", withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    FileManager.default.createFile(atPath: dir + "/flows/bench.yaml", contents: Data(text.utf8))
+    guard FileManager.default.createFile(atPath: dir + "/flows/bench.yaml", contents: Data(text.utf8)) else {
+        print("webhook: failed: could not write \(dir)/flows/bench.yaml")
+        return
+    }
     var config = ServeConfig()
     config.flows = dir + "/flows"
     config.logLevel = "warning"
