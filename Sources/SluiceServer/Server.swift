@@ -174,6 +174,7 @@ public final class SluiceServer: Sendable {
             // Accepted webhook requests stay this process's while their runs go on, draining
             // included; the renewals stop once those are cleared.
             let renewer = Task { await server.webhooks.inbox?.keepRenewing() }
+            let orphans = Task { await server.reportUnservedRequests() }
             try? await gracefulShutdown()
             watcher.cancel()
             // The flows' runs and the worker's durable runs finish side by side, within one
@@ -193,7 +194,27 @@ public final class SluiceServer: Sendable {
             // does not run them again.
             await server.webhooks.inbox?.settle()
             renewer.cancel()
+            orphans.cancel()
             server.logger.info("stopped")
+        }
+    }
+
+    /// Warns, a little after start and then every ten minutes, about accepted webhook requests
+    /// kept in the store that no endpoint served here will run (their flow was renamed or
+    /// removed, or its endpoint no longer answers `accepted`).
+    func reportUnservedRequests() async {
+        guard let inbox = webhooks.inbox else { return }
+        var wait = Duration.seconds(inbox.ttl * 2 + 1)
+        while (try? await Task.sleep(for: wait)) != nil {
+            wait = .seconds(600)
+            guard let waiting = try? await inbox.waiting() else { continue }
+            let served = Set(webhooks.keepingEndpoints.map { $0.flow + "\u{0}" + $0.task })
+            for group in waiting where !served.contains(group.flow + "\u{0}" + group.task) {
+                let message = "\(group.count) accepted webhook request(s) of flow '\(group.flow)' (endpoint task '\(group.task)') wait in the "
+                    + "store, and no endpoint served here runs them: serve that flow with that task again, or delete "
+                    + "inbox/\(group.flow)/\(group.task)/ from the store"
+                logger.warning("\(message)")
+            }
         }
     }
 

@@ -324,6 +324,32 @@ struct ServeCLITests {
         #expect(kept == 0, "the kept requests are cleared once run")
     }
 
+    @Test("Accepted requests that no endpoint served will run (their flow was renamed) are reported, not run")
+    func unservedAcceptedRequests() throws {
+        let dir = try Self.setUp([:])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let flow = """
+        flow:
+          tasks:
+            - http_endpoint: {name: hook, endpoint: /hooks/later, respond: accepted}
+            - delay: {name: wait, duration: 5s}
+            - shell: {name: note, shell: true, command: "echo ran >> \(dir)/done"}
+        """
+        try Self.write(dir, "later.yaml", flow)
+        let environment = ["SLUICE_WORKERS_CLAIM_TTL": "1"]
+        let first = try Self.serve(dir, environment: environment)
+        #expect(try first.request("POST", "/hooks/later", body: "{}").status == 202)
+        first.crash()
+        // The flow's identity is its path: renamed, it is another flow.
+        try FileManager.default.removeItem(atPath: dir + "/flows/later.yaml")
+        try Self.write(dir, "renamed.yaml", flow)
+        let second = try Self.serve(dir, environment: environment)
+        defer { second.stop() }
+        #expect(CLI.waitFor(seconds: 20) { second.output.contains("1 accepted webhook request(s) of flow 'later' (endpoint task 'hook')") },
+                "\(second.output)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/done"))
+    }
+
     @Test("Bytes that are not HTTP get a 400 JSON error; a silent connection is closed after first_request_timeout and does not hold up shutdown")
     func connectionGuard() throws {
         let dir = try CLI.tempDir()

@@ -175,6 +175,20 @@ public final class AcceptedInbox: Sendable {
         }
     }
 
+    /// Entries in the store (any process's), counted by the flow and task they came in
+    /// through: what `sluice serve` checks against the endpoints it serves, so that requests
+    /// no endpoint will run again (the flow was renamed, or is no longer `accepted`) are told.
+    public func waiting() async throws -> [(flow: String, task: String, count: Int)] {
+        var counts: [String: (flow: String, task: String, count: Int)] = [:]
+        for entry in try await store.list(.system, prefix: "inbox/", now: now()) {
+            let parts = entry.key.dropFirst("inbox/".count).split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count >= 3 else { continue }
+            let flow = parts.dropLast(2).joined(separator: "/"), task = String(parts[parts.count - 2])
+            counts[flow + "\u{0}" + task, default: (flow, task, 0)].count += 1
+        }
+        return counts.values.sorted { ($0.flow, $0.task) < ($1.flow, $1.task) }
+    }
+
     /// How many entries this process runs now.
     public var heldCount: Int { held.withLock { $0.count } }
 

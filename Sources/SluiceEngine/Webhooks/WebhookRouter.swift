@@ -76,6 +76,13 @@ public protocol WebhookHandler: Sendable {
     /// Bodies larger than this are refused (413) before the handler sees them.
     var maxBodyBytes: Int { get }
     func handle(_ request: WebhookRequest) async -> WebhookResponse
+    /// Whether requests are kept in the router's inbox until their runs end (and this
+    /// endpoint runs those a stopped process left).
+    var keepsRequests: Bool { get }
+}
+
+extension WebhookHandler {
+    public var keepsRequests: Bool { false }
 }
 
 /// The webhook endpoints that running flows serve, by method and path. A server asks it for
@@ -186,6 +193,11 @@ public final class WebhookRouter: Sendable {
             let allowed = s.entries.values.filter { $0.endpoint.path == path }.map(\.endpoint.method).sorted()
             return allowed.isEmpty ? .notFound : .methodNotAllowed(allowed: allowed)
         }
+    }
+
+    /// The endpoints served now that keep their requests in the inbox.
+    public var keepingEndpoints: [Endpoint] {
+        state.withLock { $0.entries.values.filter { $0.handler.keepsRequests }.map(\.endpoint) }
     }
 
     /// Every endpoint served now, by path.

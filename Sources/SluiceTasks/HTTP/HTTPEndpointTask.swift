@@ -219,6 +219,7 @@ final class EndpointHandler: WebhookHandler {
     }
 
     var maxBodyBytes: Int { config.maxBodyBytes }
+    var keepsRequests: Bool { inbox != nil }
 
     func handle(_ request: WebhookRequest) async -> WebhookResponse {
         if let refusal = authenticate(request) { return refusal }

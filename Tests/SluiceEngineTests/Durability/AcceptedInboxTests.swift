@@ -56,4 +56,15 @@ struct AcceptedInboxTests {
         #expect(try await store.list(.system, prefix: "inbox/", now: t).isEmpty)
         #expect(try await store.list(.system, prefix: "inbox-failed/", now: t).map(\.key) == ["inbox-failed/f/hook/1"])
     }
+
+    @Test("waiting() counts the kept requests by flow and task, flows with slashes included")
+    func waitingCounts() async throws {
+        let store = MemoryStore()
+        let inbox = AcceptedInbox(store: store, ttl: 10, owner: "a")
+        for (flow, task, id) in [("f", "hook", "1"), ("f", "hook", "2"), ("jobs/nightly", "in", "3"), ("f", "other", "4")] {
+            try await inbox.accept(flow: flow, task: task, id: id, event: Event(data: .null))
+        }
+        let counts = try await inbox.waiting().map { "\($0.flow) \($0.task) \($0.count)" }
+        #expect(counts == ["f hook 2", "f other 1", "jobs/nightly in 1"])
+    }
 }
