@@ -672,6 +672,11 @@ async function openRun(id) {
   state.view = view;
   $("#run-view").dataset.loading = "false";
   renderRunView();
+  // The run changed state while it loaded (it went to wait at a gate, say): a durable run's
+  // record says how, so it is read again.
+  if (view.run.durable && live.some((e) => e.type.startsWith("run_") && e.type !== "run_started")) {
+    later("view:" + id, 300, () => { if (state.selectedRun === id) refreshRunView(); });
+  }
 }
 
 async function loadRunView(id) {
@@ -719,7 +724,9 @@ function applyEvent(view, e) {
   }
   const run = view.run;
   switch (e.type) {
-    case "run_started": if (!FINAL_RUN.has(run.status)) run.status = "running"; run.started ||= e.time; return;
+    // A start moves a queued run on; it does not undo what the record says came after it (a
+    // run waiting at a gate, read again, and the start it sent before it waited replayed).
+    case "run_started": if (!run.status || run.status === "queued") run.status = "running"; run.started ||= e.time; return;
     case "run_completed": run.status = "completed"; run.ended = e.time; return;
     case "run_failed": run.status = e.message === "cancelled" ? "cancelled" : "failed"; run.ended = e.time; run.error = e.message; return;
     case "run_suspended": if (!run.durable) run.status = "suspended"; return;
@@ -1016,7 +1023,8 @@ function onEvent(e) {
   if (view.loading) return;
   applyEvent(view, e);
   // A durable run's record (status, gates, result) is read again when the run changes state.
-  if (view.run.durable && e.type.startsWith("run_")) later("view", 300, () => { if (state.selectedRun === view.id) refreshRunView(); });
+  // Keyed by run: a refresh still pending for the run shown before must not swallow this one.
+  if (view.run.durable && e.type.startsWith("run_")) later("view:" + view.id, 300, () => { if (state.selectedRun === view.id) refreshRunView(); });
   renderSoon(renderRunView);
 }
 
