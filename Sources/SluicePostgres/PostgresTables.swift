@@ -97,7 +97,12 @@ public final class PostgresTables: Sendable {
         let connection = try await PostgresStore.probe(configuration)
         do {
             if try await PostgresStore.rows(connection, "SELECT 1 FROM pg_namespace WHERE nspname = \(configuration.schema)").isEmpty {
-                try await PostgresStore.rows(connection, PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \"\(configuration.schema)\""))
+                // IF NOT EXISTS does not stop two sessions creating it at once (one fails on
+                // pg_namespace's unique index): processes take the migration lock first.
+                try await PostgresStore.inTransaction(connection) { c in
+                    try await PostgresStore.rows(c, "SELECT pg_advisory_xact_lock(\(PostgresStore.migrationLock))")
+                    try await PostgresStore.rows(c, PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \"\(configuration.schema)\""))
+                }
             }
         } catch {
             try? await connection.close()
