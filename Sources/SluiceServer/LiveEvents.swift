@@ -143,8 +143,8 @@ final class LiveEvents: EngineEventSink {
     }
 
     private func record(id: String, flow: String, started: Date) -> Record {
+        // Dropped records are freed when this returns, after the lock.
         var evicted: [Record] = []
-        defer { evicted.removeAll() }  // freed outside the lock
         return runs.withLock { s in
             if let existing = s.byID[id] {
                 // A resumed run: it is going again, and moves to the newest end of the list.

@@ -208,8 +208,8 @@ public final class SluiceServer: Sendable {
         while (try? await Task.sleep(for: wait)) != nil {
             wait = .seconds(600)
             guard let waiting = try? await inbox.waiting() else { continue }
-            let served = Set(webhooks.keepingEndpoints.map { $0.flow + "\u{0}" + $0.task })
-            for group in waiting where !served.contains(group.flow + "\u{0}" + group.task) {
+            let served = Set(webhooks.keepingEndpoints.map { [$0.flow, $0.task] })
+            for group in waiting where !served.contains([group.flow, group.task]) {
                 let message = "\(group.count) accepted webhook request(s) of flow '\(group.flow)' (endpoint task '\(group.task)') wait in the "
                     + "store, and no endpoint served here runs them: serve that flow with that task again, or delete "
                     + "inbox/\(group.flow)/\(group.task)/ from the store"

@@ -148,11 +148,7 @@ struct EngineMetrics {
     var flows: [String: FlowCounters] = [:]
 
     mutating func record(_ event: EngineEvent) {
-        switch event.kind {
-        case .runStarted, .runCompleted, .runFailed, .runSuspended, .taskCompleted, .taskFailed, .taskRetrying:
-            flows[event.flow, default: FlowCounters()].record(event)
-        default: break
-        }
+        flows[event.flow, default: FlowCounters()].record(event)
     }
 
     /// Several events; each run of events of one flow looks the flow up once.

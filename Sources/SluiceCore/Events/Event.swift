@@ -41,6 +41,15 @@ public struct Event: Sendable, Hashable {
         o["error"] = error.map { ["task": .string($0.task), "message": .string($0.message)] } ?? .null
         return .object(o)
     }
+
+    /// The event a `projection` was made of (missing members take their defaults).
+    public init(projection v: Value) {
+        self.init(id: v["id"]?.stringValue ?? "", subject: v["subject"]?.stringValue ?? "", data: v["data"] ?? .null,
+                  meta: v["meta"]?.objectValue ?? [:], timestamp: v["timestamp"]?.intValue ?? 0)
+        if let e = v["error"], let task = e["task"]?.stringValue, let message = e["message"]?.stringValue {
+            error = EventError(task: task, message: message)
+        }
+    }
 }
 
 /// What went wrong for an event that carries on after a failure (`on_error: continue` or a dead-letter route).

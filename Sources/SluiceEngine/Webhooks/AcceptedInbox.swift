@@ -123,22 +123,20 @@ public final class AcceptedInbox: Sendable {
             guard let renewed = entry.value["renewed"]?.doubleValue, now.timeIntervalSince1970 - renewed >= ttl else { continue }
             let event = entry.value["event"] ?? .null
             let runs = Int(entry.value["runs"]?.intValue ?? 1) + 1
-            if runs > Self.maxRuns {
-                // Taken first (so one process gives it up), then filed apart.
-                let marked = self.entry(event, at: now, runs: runs)
-                guard (try? await store.compareAndSet(.system, entry.key, marked, revision: entry.revision, ttl: nil, now: now)) != nil,
-                      (try? await store.put(.system, "inbox-failed/" + entry.key.dropFirst("inbox/".count), marked, ttl: nil, now: now)) != nil
-                else { continue }
-                _ = try? await store.delete(.system, entry.key, now: now)
-                found.givenUp.append((id, Self.event(event)))
-                continue
-            }
             let value = self.entry(event, at: now, runs: runs)
             guard let taken = try? await store.compareAndSet(.system, entry.key, value, revision: entry.revision, ttl: nil, now: now) else {
                 continue  // another process took it first, or the store did not answer
             }
-            held.withLock { $0[entry.key] = Held(revision: taken.revision, value: value) }
-            found.adopted.append((id, Self.event(event)))
+            if runs > Self.maxRuns {
+                // Taken (so one process gives it up), then filed apart.
+                guard (try? await store.put(.system, "inbox-failed/" + entry.key.dropFirst("inbox/".count), value, ttl: nil, now: now)) != nil
+                else { continue }
+                _ = try? await store.delete(.system, entry.key, now: now)
+                found.givenUp.append((id, Event(projection: event)))
+            } else {
+                held.withLock { $0[entry.key] = Held(revision: taken.revision, value: value) }
+                found.adopted.append((id, Event(projection: event)))
+            }
         }
         return found
     }
@@ -156,7 +154,7 @@ public final class AcceptedInbox: Sendable {
             let value = self.entry(entry.value["event"] ?? .null, at: now, runs: Int(entry.value["runs"]?.intValue ?? 1))
             do {
                 if let renewed = try await store.compareAndSet(.system, key, value, revision: entry.revision, ttl: nil, now: now) {
-                    held.withLock { if $0[key] != nil { $0[key]?.revision = renewed.revision } }
+                    held.withLock { $0[key]?.revision = renewed.revision }
                 } else {
                     held.withLock { _ = $0.removeValue(forKey: key) }
                 }
@@ -179,14 +177,13 @@ public final class AcceptedInbox: Sendable {
     /// through: what `sluice serve` checks against the endpoints it serves, so that requests
     /// no endpoint will run again (the flow was renamed, or is no longer `accepted`) are told.
     public func waiting() async throws -> [(flow: String, task: String, count: Int)] {
-        var counts: [String: (flow: String, task: String, count: Int)] = [:]
+        var counts: [[String]: Int] = [:]  // [flow, task]
         for entry in try await store.list(.system, prefix: "inbox/", now: now()) {
             let parts = entry.key.dropFirst("inbox/".count).split(separator: "/", omittingEmptySubsequences: false)
             guard parts.count >= 3 else { continue }
-            let flow = parts.dropLast(2).joined(separator: "/"), task = String(parts[parts.count - 2])
-            counts[flow + "\u{0}" + task, default: (flow, task, 0)].count += 1
+            counts[[parts.dropLast(2).joined(separator: "/"), String(parts[parts.count - 2])], default: 0] += 1
         }
-        return counts.values.sorted { ($0.flow, $0.task) < ($1.flow, $1.task) }
+        return counts.map { (flow: $0.key[0], task: $0.key[1], count: $0.value) }.sorted { ($0.flow, $0.task) < ($1.flow, $1.task) }
     }
 
     /// How many entries this process runs now.
@@ -197,14 +194,4 @@ public final class AcceptedInbox: Sendable {
     }
 
     static func key(_ flow: String, _ task: String, _ id: String) -> String { "inbox/\(flow)/\(task)/\(id)" }
-
-    /// An event from its `projection`.
-    static func event(_ v: Value) -> Event {
-        var event = Event(id: v["id"]?.stringValue ?? "", subject: v["subject"]?.stringValue ?? "", data: v["data"] ?? .null,
-                          meta: v["meta"]?.objectValue ?? [:], timestamp: v["timestamp"]?.intValue ?? 0)
-        if let error = v["error"], let task = error["task"]?.stringValue, let message = error["message"]?.stringValue {
-            event.error = EventError(task: task, message: message)
-        }
-        return event
-    }
 }

@@ -14,7 +14,7 @@ public struct WebhookRequest: Sendable {
     public var body: [UInt8]
 
     public init(method: String, path: String, query: String = "", headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
-        self.method = method.utf8.contains(where: { $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") }) ? method.uppercased() : method
+        self.method = WebhookRouter.uppercasedMethod(method)
         self.path = path
         self.query = query
         self.headers = headers
@@ -125,11 +125,15 @@ public final class WebhookRouter: Sendable {
         self.inbox = inbox
     }
 
-    /// The table key of an endpoint; the method is upper-cased unless it already is (the
-    /// usual case, checked without making a new string).
+    /// The method upper-cased; one that already is (the usual case) is returned as it is,
+    /// checked without making a new string.
+    static func uppercasedMethod(_ method: String) -> String {
+        method.utf8.contains(where: { $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") }) ? method.uppercased() : method
+    }
+
+    /// The table key of an endpoint (`path` normalized).
     static func key(_ method: String, _ path: String) -> String {
-        let upper = method.utf8.allSatisfy { !(UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) } ? method : method.uppercased()
-        return upper + " " + path
+        uppercasedMethod(method) + " " + path
     }
 
     /// Normalizes a configured path: one leading slash, no trailing one.
@@ -148,8 +152,8 @@ public final class WebhookRouter: Sendable {
     /// the endpoint over (hot reload); another flow's endpoint is a conflict. Returns a token
     /// for `unregister`.
     public func register(method: String, path: String, flow: String, task: String, handler: any WebhookHandler) throws(TaskError) -> UInt64 {
-        let endpoint = Endpoint(method: method.uppercased(), path: Self.normalize(path), flow: flow, task: task)
-        let key = endpoint.method + " " + endpoint.path
+        let endpoint = Endpoint(method: Self.uppercasedMethod(method), path: Self.normalize(path), flow: flow, task: task)
+        let key = Self.key(endpoint.method, endpoint.path)
         return try state.withLock { s throws(TaskError) -> UInt64 in
             if let existing = s.entries[key], existing.endpoint.flow != flow {
                 throw TaskError.invalidConfig("\(key) is already served by flow '\(existing.endpoint.flow)'")
@@ -183,7 +187,7 @@ public final class WebhookRouter: Sendable {
 
     /// The flow that serves `method path` now, if any (for conflict checks before starting a flow).
     public func owner(method: String, path: String) -> String? {
-        state.withLock { $0.entries[method.uppercased() + " " + Self.normalize(path)]?.endpoint.flow }
+        state.withLock { $0.entries[Self.key(method, Self.normalize(path))]?.endpoint.flow }
     }
 
     public func match(method: String, path: String) -> Match {

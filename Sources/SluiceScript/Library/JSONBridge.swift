@@ -70,20 +70,15 @@ extension Dynamic {
     /// The `event` a script sees: data, subject, id, timestamp, meta and, after a failure, error.
     /// `meta`, when given, is the event's meta already converted (shared, not converted twice).
     public init(event: Event, meta: Dynamic? = nil) {
-        var m: [String: Dynamic] = [
-            "data": Dynamic(event.data),
-            "subject": .string(event.subject),
-            "id": .string(event.id),
-            "timestamp": .int(event.timestamp),
-            "meta": meta ?? Dynamic(Value.object(event.meta)),
-        ]
-        if let e = event.error { m["error"] = Self.error(e) }
-        self = .map(m)
+        self.init(event: event, meta: meta, only: Self.eventFields)
     }
+
+    /// The members of `event`, in the order they are built.
+    static let eventFields = ["data", "subject", "id", "timestamp", "meta", "error"]
 
     /// The `event` for a script that reads only `properties` of it (see
     /// `CompiledScript.propertiesRead(of:)`): the others are left out, not converted.
-    public init(event: Event, meta: Dynamic?, only properties: Set<String>) {
+    public init(event: Event, meta: Dynamic?, only properties: some Collection<String>) {
         var m: [String: Dynamic] = Dictionary(minimumCapacity: properties.count)
         for p in properties {
             switch p {
@@ -92,15 +87,11 @@ extension Dynamic {
             case "id": m[p] = .string(event.id)
             case "timestamp": m[p] = .int(event.timestamp)
             case "meta": m[p] = meta ?? Dynamic(Value.object(event.meta))
-            case "error": if let e = event.error { m[p] = Self.error(e) }
+            case "error": if let e = event.error { m[p] = .map(["message": .string(e.message), "task": .string(e.task)]) }
             default: break
             }
         }
         self = .map(m)
-    }
-
-    private static func error(_ e: EventError) -> Dynamic {
-        .map(["message": .string(e.message), "task": .string(e.task)])
     }
 
     /// The event value for a script value. Maps come out with sorted keys; chars become strings;
