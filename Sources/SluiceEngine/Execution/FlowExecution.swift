@@ -116,7 +116,7 @@ final class FlowExecution: Sendable {
                     root.data = .object(o)
                 }
                 group.addTask {
-                    await self.startRun(with: root, at: self.plan.roots, from: nil)
+                    await self.startRun(with: root, from: nil)
                     self.sourceFinished()
                 }
             } else {
@@ -180,12 +180,13 @@ final class FlowExecution: Sendable {
         for task in tasks { task.cancel() }
     }
 
-    /// Starts a run whose root event goes to `targets`; `source` is the stage that produced it.
+    /// Starts a run whose root event goes on from `source`, the stage that produced it (to its
+    /// children), or without one to the flow's roots.
     /// With `waitForRoom` false, returns nil at once when `max_runs_in_flight` runs are open.
     /// `onFinish` gets the run's report when it ends. `inline`: the caller is a task of this run
     /// alone, which may do the first tasks' work itself (see `Outbox.flush`).
     @discardableResult
-    func startRun(with event: Event, at targets: [Int], from source: Stage?, waitForRoom: Bool = true, inline: Bool = false,
+    func startRun(with event: Event, from source: Stage?, waitForRoom: Bool = true, inline: Bool = false,
                   onFinish: (@Sendable (RunReport) -> Void)? = nil) async -> RunState? {
         if waitForRoom {
             await runLimiter.acquire()
@@ -196,15 +197,13 @@ final class FlowExecution: Sendable {
         let run = register(limited: true, startedBy: source?.name)
         if let onFinish { run.setOnFinish(onFinish) }
         let envelope = Envelope(event: event, run: run, scatter: [])
-        if let source, source.children.isEmpty {
-            run.record(LeafResult(task: source.name, event: event))
-        }
         // Each target holds a token of the run; the run's own is given back once they are sent
         // (or handled here, with `inline`).
         var out = Outbox(stageCount: stages.count)
-        for target in targets {
-            let slot = source.flatMap { s in s.children.first(where: { $0.stage == target })?.slot } ?? -1
-            out.append(.event(envelope, slot: slot), to: target)
+        if let source {
+            source.deliver(envelope, &out)
+        } else {
+            for target in plan.roots { out.append(.event(envelope, slot: -1), to: target) }
         }
         out.release(run)
         await out.flush(self, inline: inline)
@@ -432,7 +431,7 @@ public struct SourceEmitter: Sendable {
         var event = event
         if event.subject.isEmpty { event.subject = stage.name }
         if event.timestamp == 0 { event.timestamp = execution.clock.now().microsecondsSince1970 }
-        await execution.startRun(with: event, at: stage.children.map(\.stage), from: stage)
+        await execution.startRun(with: event, from: stage)
     }
 
     /// Starts a run for `event` and returns its id, or nil when the flow has no room for
@@ -443,7 +442,7 @@ public struct SourceEmitter: Sendable {
         var event = event
         if event.subject.isEmpty { event.subject = stage.name }
         if event.timestamp == 0 { event.timestamp = execution.clock.now().microsecondsSince1970 }
-        let run = await execution.startRun(with: event, at: stage.children.map(\.stage), from: stage, waitForRoom: false,
+        let run = await execution.startRun(with: event, from: stage, waitForRoom: false,
                                            inline: inline, onFinish: onFinish)
         return run?.id
     }

@@ -73,8 +73,8 @@ extension Dynamic {
         self.init(event: event, meta: meta, only: Self.eventFields)
     }
 
-    /// The members of `event`, in the order they are built.
-    static let eventFields = ["data", "subject", "id", "timestamp", "meta", "error"]
+    /// The members of the `event` a script sees, in the order they are built.
+    public static let eventFields = ["data", "subject", "id", "timestamp", "meta", "error"]
 
     /// The `event` for a script that reads only `properties` of it (see
     /// `CompiledScript.propertiesRead(of:)`): the others are left out, not converted.

@@ -173,8 +173,8 @@ struct ScriptTask: TaskProcessor {
     /// `meta`, `timestamp`, `error`), so a record such as `#{id: 7, name: "x"}` stays data.
     static func event(from value: Dynamic, base: Event) -> Event {
         var out = base
-        if case .map(let m) = value, m["data"] != nil, m.keys.allSatisfy(envelopeKeys.contains) {
-            out.data = m["data"]?.eventValue ?? .null
+        if case .map(let m) = value, let data = m["data"], m.keys.allSatisfy(envelopeKeys.contains) {
+            out.data = data.eventValue
             if case .string(let s)? = m["subject"] { out.subject = s }
             if case .string(let s)? = m["id"] { out.id = s }
             if case .object(let meta)? = m["meta"]?.eventValue { out.meta.merge(meta) { _, new in new } }
@@ -184,9 +184,9 @@ struct ScriptTask: TaskProcessor {
         return out
     }
 
-    /// `timestamp` and `error` are allowed (and ignored) so that a script may return `event`
-    /// itself, changed or not.
-    static let envelopeKeys: Set<String> = ["data", "subject", "id", "meta", "timestamp", "error"]
+    /// The members of the `event` a script sees: `timestamp` and `error` are allowed (and
+    /// ignored) so that a script may return `event` itself, changed or not.
+    static let envelopeKeys = Set(Dynamic.eventFields)
 
     /// Where a script position lands in the flow file, for a script written inline.
     static func fileLocation(of position: ScriptPosition?, inScalarAt location: SourceLocation) -> SourceLocation {
